@@ -1,0 +1,116 @@
+//! Command line: `serve`, `migrate`, `create-admin`.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{ProcessEnv, Settings};
+use crate::startup::{self, Application};
+
+/// OdeaDev TTS: a metered text-to-speech API gateway.
+///
+/// Settings come from the environment (DATABASE_URL, ODEADEV_BIND, MINIMAX_API_KEY, ...);
+/// see the README for the full table.
+#[derive(Debug, Parser)]
+#[command(name = "odeadev-tts", version, about, long_about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply pending database migrations, then serve the HTTP API.
+    Serve {
+        /// Listen address (overrides ODEADEV_BIND; default 127.0.0.1:8000).
+        #[arg(long)]
+        bind: Option<String>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create an admin user and print their new API key (shown only once).
+    CreateAdmin {
+        /// Display name.
+        name: String,
+        /// Email (unique).
+        email: String,
+        /// Print one JSON line: {"user_id": ..., "api_key": "..."}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let bind = match &cli.command {
+        Command::Serve { bind } => bind.clone(),
+        _ => None,
+    };
+    let settings = Settings::load(&ProcessEnv, bind.as_deref())?;
+    crate::telemetry::init(settings.log_format);
+    match cli.command {
+        Command::Serve { .. } => serve(settings).await,
+        Command::Migrate => {
+            let store = startup::open_store(&settings).await?;
+            startup::migrate(&store).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::CreateAdmin { name, email, json } => {
+            create_admin(settings, name, email, json).await
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    let addr = app.local_addr()?;
+    tracing::info!(%addr, "odeadev-tts listening");
+    app.run_until(shutdown_signal()).await
+}
+
+async fn create_admin(
+    settings: Settings,
+    name: String,
+    email: String,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (user, key) = startup::create_admin(&settings, &name, &email).await?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({"user_id": user.id, "api_key": key.plain})
+        );
+    } else {
+        println!(
+            "Created admin user {} <{}> (id {}).",
+            user.name, user.email, user.id
+        );
+        println!("API key (shown only once, store it now):");
+        println!("{}", key.plain);
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}

@@ -1,0 +1,9 @@
+//! Domain types and pure rules: plans, API keys, text, estimates, synthesis options.
+//! Nothing here knows about HTTP or databases.
+
+pub mod api_key;
+pub mod estimate;
+pub mod options;
+pub mod plan;
+pub mod records;
+pub mod text;

@@ -1,0 +1,180 @@
+//! Engine port: how the synthesis service talks to a speech engine.
+//!
+//! Adapters live in `minimax` (the production upstream) and `local` (eSpeak NG).
+//! Domain and service code only ever see the types in this module.
+
+pub mod breaker;
+pub mod local;
+pub mod minimax;
+mod registry;
+
+pub use registry::EngineRegistry;
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+use odeadev_audio::AudioFormat;
+
+/// Which engine serves a voice; stored with every voice as `provider`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// MiniMax T2A over HTTPS.
+    Minimax,
+    /// eSpeak NG on this machine.
+    Local,
+}
+
+impl Provider {
+    /// Stable lowercase name, as stored and as used in metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Minimax => "minimax",
+            Provider::Local => "local",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(value: &str) -> Option<Provider> {
+        match value {
+            "minimax" => Some(Provider::Minimax),
+            "local" => Some(Provider::Local),
+            _ => None,
+        }
+    }
+}
+
+/// Everything an engine needs to speak one text. Already validated.
+#[derive(Debug, Clone)]
+pub struct SynthesisRequest {
+    /// NFC-normalised text, pause markers (`<#0.5#>`) left in place.
+    pub text: String,
+    /// The engine's own voice id (MiniMax voice id, or eSpeak voice name).
+    pub engine_voice_id: String,
+    /// Model name as given by the client (e.g. `speech-02-turbo`).
+    pub model: String,
+    /// 0.5..=2.0
+    pub speed: f32,
+    /// -12..=12 semitones.
+    pub pitch: i32,
+    /// Emotion name, or `None` to let the engine choose.
+    pub emotion: Option<String>,
+    /// (0, 10], 1.0 is unchanged.
+    pub volume: f32,
+    /// Output container/codec.
+    pub format: AudioFormat,
+    /// Output sample rate in Hz, one of `odeadev_audio::SUPPORTED_SAMPLE_RATES`.
+    pub sample_rate: u32,
+    /// MP3 bitrate in bits/s, one of `odeadev_audio::SUPPORTED_BITRATES`.
+    pub bitrate: u32,
+    /// MiniMax `language_boost`, passed through when set.
+    pub language_boost: Option<String>,
+    /// Our request id, for upstream correlation in logs.
+    pub request_id: String,
+}
+
+/// A finished synthesis.
+#[derive(Debug, Clone)]
+pub struct Synthesis {
+    /// Encoded audio in `format`.
+    pub audio: Bytes,
+    /// Real length of the audio in milliseconds, as the engine measured it.
+    pub audio_ms: u64,
+    /// Sample rate of `audio`.
+    pub sample_rate: u32,
+    /// Format of `audio`.
+    pub format: AudioFormat,
+}
+
+/// One item of a streamed synthesis.
+#[derive(Debug, Clone)]
+pub enum StreamEvent {
+    /// More encoded audio bytes, in order.
+    Audio(Bytes),
+    /// The stream ended normally; the real audio length in milliseconds.
+    Finished {
+        /// Real length of all audio sent, in milliseconds.
+        audio_ms: u64,
+    },
+}
+
+/// A streamed synthesis: audio chunks then exactly one `Finished`, or an error.
+pub type AudioStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, EngineError>> + Send>>;
+
+/// Why an engine could not speak. Messages here are for logs only, never for clients.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine is not configured on this deployment (e.g. no MiniMax key).
+    #[error("engine not configured: {0}")]
+    NotConfigured(&'static str),
+    /// The circuit breaker is open after repeated failures.
+    #[error("circuit breaker open")]
+    CircuitOpen,
+    /// The engine did not answer in time.
+    #[error("engine timed out")]
+    Timeout,
+    /// Could not reach the engine, or it failed transiently (5xx, overload).
+    #[error("engine unavailable: {0}")]
+    Unavailable(String),
+    /// The engine refused our credentials or account (bad key, no balance).
+    #[error("engine rejected our account: {0}")]
+    Account(String),
+    /// The engine says the voice does not exist.
+    #[error("engine does not know the voice: {0}")]
+    UnknownVoice(String),
+    /// The engine rejected the request's content or parameters.
+    #[error("engine rejected the input: {0}")]
+    InvalidInput(String),
+    /// The engine answered something we cannot use (bad JSON, bad hex, too large).
+    #[error("engine answered badly: {0}")]
+    BadResponse(String),
+}
+
+impl EngineError {
+    /// Whether retrying the same request may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EngineError::Unavailable(_))
+    }
+
+    /// Short stable name for logs, metrics and usage records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineError::NotConfigured(_) => "not_configured",
+            EngineError::CircuitOpen => "circuit_open",
+            EngineError::Timeout => "timeout",
+            EngineError::Unavailable(_) => "unavailable",
+            EngineError::Account(_) => "account",
+            EngineError::UnknownVoice(_) => "unknown_voice",
+            EngineError::InvalidInput(_) => "invalid_input",
+            EngineError::BadResponse(_) => "bad_response",
+        }
+    }
+}
+
+/// A speech engine. Implementations must not block the async runtime.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// Which provider this engine serves.
+    fn provider(&self) -> Provider;
+
+    /// `None` when usable, or the reason it is not (shown to clients as-is, so keep it generic).
+    fn unavailable_reason(&self) -> Option<&'static str>;
+
+    /// Speaks the whole text and returns the encoded audio.
+    async fn synthesize(&self, request: &SynthesisRequest) -> Result<Synthesis, EngineError>;
+
+    /// Speaks the text as a stream of audio chunks, first bytes as early as the engine allows.
+    async fn synthesize_stream(
+        &self,
+        request: &SynthesisRequest,
+    ) -> Result<AudioStream, EngineError>;
+
+    /// Breaker state for `/ready` and metrics: `closed`, `open` or `half_open`.
+    fn breaker_state(&self) -> &'static str {
+        "closed"
+    }
+}

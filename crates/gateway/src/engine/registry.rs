@@ -1,0 +1,36 @@
+//! The set of engines this deployment has, looked up by provider.
+
+use std::sync::Arc;
+
+use super::{Engine, Provider};
+
+/// Engines by provider. A provider without an engine is "not configured".
+#[derive(Clone, Default)]
+pub struct EngineRegistry {
+    minimax: Option<Arc<dyn Engine>>,
+    local: Option<Arc<dyn Engine>>,
+}
+
+impl EngineRegistry {
+    /// Registers `engine` under its own provider, replacing any earlier one.
+    pub fn with(mut self, engine: Arc<dyn Engine>) -> Self {
+        match engine.provider() {
+            Provider::Minimax => self.minimax = Some(engine),
+            Provider::Local => self.local = Some(engine),
+        }
+        self
+    }
+
+    /// The engine for `provider`, if this deployment has one.
+    pub fn get(&self, provider: Provider) -> Option<&Arc<dyn Engine>> {
+        match provider {
+            Provider::Minimax => self.minimax.as_ref(),
+            Provider::Local => self.local.as_ref(),
+        }
+    }
+
+    /// Every registered engine.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Engine>> {
+        self.minimax.iter().chain(self.local.iter())
+    }
+}

@@ -1,0 +1,50 @@
+//! Turns [`ApiError`] into the one error body: `{"detail","code","request_id"}`.
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::context::current_request_id;
+use crate::error::ApiError;
+
+/// The error body every non-2xx response carries.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Human-readable reason; old clients read this field.
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    /// The request id, also in `X-Request-ID`.
+    pub request_id: String,
+}
+
+/// Attached to error responses so the request log can record the internal cause once.
+#[derive(Debug, Clone)]
+pub struct ErrorCause(pub String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            detail: self.to_string(),
+            code: self.code(),
+            request_id: current_request_id(),
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        if let ApiError::RateLimited {
+            retry_after_secs, ..
+        } = &self
+        {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(&1).to_string()) {
+                response.headers_mut().insert("retry-after", v);
+            }
+        }
+        if let Some(cause) = self.cause() {
+            response
+                .extensions_mut()
+                .insert(ErrorCause(cause.to_string()));
+        }
+        response
+    }
+}

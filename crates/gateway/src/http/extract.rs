@@ -1,0 +1,148 @@
+//! Extractors with our error body: JSON bodies and query strings whose errors name the field,
+//! numeric path ids, and the authenticated caller.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::context::RequestLog;
+use super::AppState;
+use crate::error::ApiError;
+use crate::service::auth::Principal;
+
+/// A JSON body; malformed JSON → 400, wrong fields → 422 naming the field, too large → 413.
+pub struct JsonBody<T>(pub T);
+
+fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let path = error.path().to_string();
+    let inner = error.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data if path == "." => ApiError::Validation(inner.to_string()),
+        serde_json::error::Category::Data => ApiError::field(&path, strip_position(&inner)),
+        _ => ApiError::BadRequest(format!("malformed JSON body: {inner}")),
+    }
+}
+
+/// serde_json appends " at line 1 column 17"; the field name says more.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge("request body is too large".into())
+                } else {
+                    ApiError::BadRequest(format!("could not read the request body: {rejection}"))
+                }
+            })?;
+        if bytes.is_empty() {
+            return Err(ApiError::BadRequest(
+                "request body is empty; send a JSON object".into(),
+            ));
+        }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
+        de.end()
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
+        Ok(JsonBody(value))
+    }
+}
+
+/// Query parameters; bad values → 422 naming the parameter.
+pub struct QueryParams<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(QueryParams)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." {
+                    ApiError::Validation(format!("query: {inner}"))
+                } else {
+                    ApiError::field(&path, inner)
+                }
+            })
+    }
+}
+
+/// A numeric id in the path.
+pub struct IdPath(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::field("id", "missing"))?;
+        raw.parse::<i64>()
+            .map(IdPath)
+            .map_err(|_| ApiError::field("id", format!("{raw:?} is not a numeric id")))
+    }
+}
+
+/// Any active user.
+pub struct Authed(pub Principal);
+
+/// An active admin.
+pub struct Admin(pub Principal);
+
+impl FromRequestParts<AppState> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let principal = state
+            .auth
+            .authenticate(header)
+            .await?
+            .map_err(|failure| ApiError::Unauthorized(failure.detail()))?;
+        if let Some(log) = parts.extensions.get::<RequestLog>() {
+            log.update(|f| {
+                f.user_id = Some(principal.user.id);
+                f.key_prefix = Some(principal.key_prefix.clone());
+            });
+        }
+        if !principal.user.is_active {
+            return Err(ApiError::Forbidden("user is inactive"));
+        }
+        Ok(Authed(principal))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Authed(principal) = Authed::from_request_parts(parts, state).await?;
+        principal.require_admin()?;
+        Ok(Admin(principal))
+    }
+}

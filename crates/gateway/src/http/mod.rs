@@ -1,0 +1,80 @@
+//! HTTP layer (axum only): router, extractors, error mapping, middleware, one file per resource.
+
+pub mod context;
+pub mod error;
+pub mod extract;
+pub mod routes;
+pub mod views;
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post, put};
+use axum::Router;
+
+use crate::error::ApiError;
+use crate::service::accounts::Accounts;
+use crate::service::auth::Authenticator;
+use crate::service::synthesis::SynthesisService;
+use crate::store::Store;
+
+/// JSON bodies are small: 5,000 characters of text fit easily.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The books.
+    pub store: Arc<dyn Store>,
+    /// Key checks.
+    pub auth: Authenticator,
+    /// Users and keys.
+    pub accounts: Accounts,
+    /// Speech with metering.
+    pub synthesis: SynthesisService,
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+/// The whole router.
+pub fn router(state: AppState) -> Router {
+    use routes::{account, health, keys, tts, users, voices};
+    Router::new()
+        .route("/health", get(health::health))
+        .route(
+            "/admin/users",
+            post(users::create_user).get(users::list_users),
+        )
+        .route(
+            "/admin/users/{id}",
+            get(users::get_user).patch(users::patch_user),
+        )
+        .route("/admin/users/{id}/quota", put(users::put_quota))
+        .route(
+            "/admin/users/{id}/keys",
+            post(keys::create_key).get(keys::list_keys),
+        )
+        .route("/admin/keys/{key_id}", delete(keys::revoke_key))
+        .route(
+            "/admin/voices",
+            post(voices::create_voice).get(voices::admin_list_voices),
+        )
+        .route("/v1/voices", get(voices::list_voices))
+        .route("/v1/voices/list", get(voices::list_voice_catalogue))
+        .route("/v1/me", get(account::get_me))
+        .route("/v1/usage", get(account::list_usage))
+        .route("/v1/usage/stats", get(account::usage_stats))
+        .route("/v1/tts", post(tts::create_speech))
+        .route("/v2/tts", post(tts::stream_speech))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+        .layer(axum::middleware::from_fn(context::request_context))
+        .with_state(state)
+}

@@ -1,0 +1,260 @@
+//! Speech: `POST /v1/tts` (base64 in JSON, the original contract) and `POST /v2/tts` (the
+//! audio itself, streamed as it is produced; SSE on `Accept: text/event-stream`).
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use base64::Engine as _;
+use futures::StreamExt;
+use odeadev_audio::{AudioFormat, SUPPORTED_BITRATES, SUPPORTED_SAMPLE_RATES};
+use serde::{Deserialize, Serialize};
+use tokio_stream::wrappers::ReceiverStream;
+use utoipa::ToSchema;
+
+use crate::domain::options::{Emotion, Model, LANGUAGE_BOOSTS};
+use crate::domain::text::SpeechText;
+use crate::error::ApiError;
+use crate::http::context::{RequestId, RequestLog};
+use crate::http::extract::{Authed, JsonBody};
+use crate::http::views::secs;
+use crate::http::AppState;
+use crate::service::synthesis::{Frame, TtsParams};
+
+/// Body of `POST /v1/tts` and `POST /v2/tts`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TtsRequest {
+    /// Text, 1..=5000 characters; pause markers like `<#0.5#>` allowed.
+    pub text: String,
+    /// Voice friendly name; omitted → the default voice.
+    pub voice_name: Option<String>,
+    /// Same meaning as `voice_name` (later clients).
+    pub voice_id: Option<String>,
+    /// Model (default `speech-02-turbo`).
+    pub model: Option<Model>,
+    /// 0.5..=2.0 (default 1.0).
+    pub speed: Option<f64>,
+    /// -12..=12 semitones (default 0).
+    pub pitch: Option<i64>,
+    /// Emotion (default `neutral`: the engine chooses).
+    pub emotion: Option<Emotion>,
+    /// (0, 10] (default 1.0).
+    pub volume: Option<f64>,
+    /// `mp3` (default), `wav`, `pcm` or `flac`.
+    #[schema(value_type = Option<String>)]
+    pub format: Option<AudioFormat>,
+    /// 8000, 16000, 22050, 24000, 32000 (default) or 44100.
+    pub sample_rate: Option<u32>,
+    /// MP3 bitrate: 32000, 64000, 128000 (default) or 256000.
+    pub bitrate: Option<u32>,
+    /// MiniMax language boost, e.g. `English` or `auto`.
+    pub language_boost: Option<String>,
+}
+
+impl TtsRequest {
+    /// Validates every field; errors name the field.
+    pub fn into_params(self) -> Result<TtsParams, ApiError> {
+        let text = SpeechText::parse(&self.text).map_err(|m| ApiError::field("text", m))?;
+        let voice = match (self.voice_name, self.voice_id) {
+            (Some(a), Some(b)) if a != b => {
+                return Err(ApiError::field(
+                    "voice_id",
+                    "differs from voice_name; send one of them",
+                ))
+            }
+            (a, b) => a.or(b),
+        };
+        let model = self.model.unwrap_or(Model::Speech02Turbo);
+        let speed = self.speed.unwrap_or(1.0);
+        if !(0.5..=2.0).contains(&speed) {
+            return Err(ApiError::field("speed", "must be between 0.5 and 2.0"));
+        }
+        let pitch = self.pitch.unwrap_or(0);
+        if !(-12..=12).contains(&pitch) {
+            return Err(ApiError::field(
+                "pitch",
+                "must be an integer between -12 and 12",
+            ));
+        }
+        let emotion = self.emotion.unwrap_or(Emotion::Neutral);
+        if !emotion.allowed_with(model) {
+            return Err(ApiError::field(
+                "emotion",
+                format!(
+                    "{} is only available with speech-2.6 models",
+                    emotion.as_str()
+                ),
+            ));
+        }
+        let volume = self.volume.unwrap_or(1.0);
+        if !(volume > 0.0 && volume <= 10.0) {
+            return Err(ApiError::field(
+                "volume",
+                "must be greater than 0 and at most 10",
+            ));
+        }
+        let sample_rate = self.sample_rate.unwrap_or(32_000);
+        if !SUPPORTED_SAMPLE_RATES.contains(&sample_rate) {
+            return Err(ApiError::field(
+                "sample_rate",
+                format!("must be one of {SUPPORTED_SAMPLE_RATES:?}"),
+            ));
+        }
+        let bitrate = self.bitrate.unwrap_or(128_000);
+        if !SUPPORTED_BITRATES.contains(&bitrate) {
+            return Err(ApiError::field(
+                "bitrate",
+                format!("must be one of {SUPPORTED_BITRATES:?}"),
+            ));
+        }
+        if let Some(boost) = &self.language_boost {
+            if !LANGUAGE_BOOSTS.contains(&boost.as_str()) {
+                return Err(ApiError::field(
+                    "language_boost",
+                    "is not a supported language (e.g. English, auto)",
+                ));
+            }
+        }
+        Ok(TtsParams {
+            text,
+            voice,
+            model,
+            speed: speed as f32,
+            pitch: pitch as i32,
+            emotion,
+            volume: volume as f32,
+            format: self.format.unwrap_or(AudioFormat::Mp3),
+            sample_rate,
+            bitrate,
+            language_boost: self.language_boost,
+        })
+    }
+}
+
+/// Answer of `POST /v1/tts`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TtsResponse {
+    /// The audio, base64.
+    pub audio_base64: String,
+    /// Real length of the audio.
+    pub duration_seconds: f64,
+    /// Sample rate of the audio.
+    pub sample_rate: u32,
+    /// Friendly name of the voice used.
+    pub voice_used: String,
+    /// Characters of text.
+    pub text_length: usize,
+    /// Seconds of quota left after this request.
+    pub remaining_quota: f64,
+    /// Seconds billed for this request.
+    pub billed_seconds: f64,
+    /// Audio format.
+    #[schema(value_type = String)]
+    pub format: AudioFormat,
+}
+
+/// Speaks a text and returns the audio as base64 JSON.
+pub async fn create_speech(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Extension(request_id): Extension<RequestId>,
+    Extension(log): Extension<RequestLog>,
+    JsonBody(body): JsonBody<TtsRequest>,
+) -> Result<Json<TtsResponse>, ApiError> {
+    let params = body.into_params()?;
+    let started = std::time::Instant::now();
+    let spoken = state
+        .synthesis
+        .synthesize(&me, params, "/v1/tts", &request_id.0)
+        .await?;
+    log.update(|f| {
+        f.engine = Some(spoken.voice.provider.as_str());
+        f.engine_ms = Some(started.elapsed().as_millis() as u64);
+        f.audio_ms = Some(spoken.billed_ms);
+    });
+    Ok(Json(TtsResponse {
+        audio_base64: base64::engine::general_purpose::STANDARD.encode(&spoken.audio),
+        duration_seconds: secs(spoken.audio_ms as i64),
+        sample_rate: spoken.sample_rate,
+        voice_used: spoken.voice.friendly_name,
+        text_length: spoken.text_length,
+        remaining_quota: secs(spoken.remaining_ms),
+        billed_seconds: secs(spoken.billed_ms),
+        format: spoken.format,
+    }))
+}
+
+fn wants_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+/// Speaks a text and streams the audio as it is produced.
+pub async fn stream_speech(
+    State(state): State<AppState>,
+    Authed(me): Authed,
+    Extension(request_id): Extension<RequestId>,
+    Extension(log): Extension<RequestLog>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<TtsRequest>,
+) -> Result<Response, ApiError> {
+    let params = body.into_params()?;
+    if params.format == AudioFormat::Wav {
+        return Err(ApiError::field(
+            "format",
+            "wav cannot be streamed; use mp3, pcm or flac",
+        ));
+    }
+    let sse = wants_sse(&headers);
+    let start = state
+        .synthesis
+        .stream(&me, params, "/v2/tts", &request_id.0)
+        .await?;
+    log.update(|f| f.engine = Some(start.voice.provider.as_str()));
+    let frames = ReceiverStream::new(start.frames);
+    let content_type = if sse {
+        "text/event-stream"
+    } else {
+        start.format.content_type()
+    };
+    let body = if sse {
+        Body::from_stream(frames.map(|frame| match frame {
+            Ok(Frame::Audio(bytes)) => Ok(format!(
+                "event: audio\ndata: {{\"audio\":\"{}\"}}\n\n",
+                base64::engine::general_purpose::STANDARD.encode(&bytes)
+            )),
+            Ok(Frame::Done {
+                audio_ms,
+                billed_ms,
+                remaining_ms,
+            }) => Ok(format!(
+                "event: done\ndata: {}\n\n",
+                serde_json::json!({
+                    "duration_seconds": secs(audio_ms as i64),
+                    "billed_seconds": secs(billed_ms),
+                    "remaining_quota": secs(remaining_ms),
+                })
+            )),
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        }))
+    } else {
+        Body::from_stream(frames.filter_map(|frame| async move {
+            match frame {
+                Ok(Frame::Audio(bytes)) => Some(Ok(bytes)),
+                Ok(Frame::Done { .. }) => None,
+                Err(e) => Some(Err(std::io::Error::other(e.to_string()))),
+            }
+        }))
+    };
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(v) = HeaderValue::from_str(&start.voice.friendly_name) {
+        h.insert("x-voice-used", v);
+    }
+    Ok(response.into_response())
+}

@@ -1,0 +1,267 @@
+//! Admin: users.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{double_option, ListResponse, Paging};
+use crate::domain::plan::{Plan, Role};
+use crate::error::ApiError;
+use crate::http::extract::{Admin, IdPath, JsonBody, QueryParams};
+use crate::http::views::{KeyResponse, UserResponse};
+use crate::http::AppState;
+use crate::store::{NewUser, UserFilter, UserPatch};
+
+/// Body of `POST /admin/users`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateUserRequest {
+    /// Display name, 1..=200 characters.
+    pub name: String,
+    /// Unique email.
+    pub email: String,
+    /// Plan (default `free`).
+    #[serde(default)]
+    pub plan: Option<Plan>,
+    /// Role (default `user`).
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+/// Answer of `POST /admin/users`: the key is shown only here.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreateUserResponse {
+    /// The new user.
+    pub user: UserResponse,
+    /// The plain API key, shown once.
+    pub api_key: String,
+    /// The key's metadata.
+    pub key: KeyResponse,
+}
+
+/// Checks a display name.
+pub fn validate_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::field(
+            "name",
+            "must be 1 to 200 printable characters",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// Checks an email's shape (one `@`, a dot in the domain, no spaces).
+pub fn validate_email(email: &str) -> Result<String, ApiError> {
+    let email = email.trim();
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains('@')
+        });
+    if !valid {
+        return Err(ApiError::field("email", "must be a valid email address"));
+    }
+    Ok(email.to_string())
+}
+
+/// Creates a user and their first key.
+pub async fn create_user(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    JsonBody(body): JsonBody<CreateUserRequest>,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = NewUser {
+        name: validate_name(&body.name)?,
+        email: validate_email(&body.email)?,
+        plan: body.plan.unwrap_or(Plan::Free),
+        role: body.role.unwrap_or(Role::User),
+    };
+    let (user, key) = state.accounts.create_user(user).await?;
+    let body = CreateUserResponse {
+        user: UserResponse::from(&user),
+        api_key: key.plain,
+        key: KeyResponse::from(&key.record),
+    };
+    Ok((
+        StatusCode::CREATED,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(body),
+    ))
+}
+
+/// Filters of `GET /admin/users`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct UserListQuery {
+    /// Only this plan.
+    pub plan: Option<Plan>,
+    /// Only active (true) or inactive (false) users.
+    pub is_active: Option<bool>,
+    /// Rows per page, 1..=200 (default 50).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+/// Lists users.
+pub async fn list_users(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    QueryParams(query): QueryParams<UserListQuery>,
+) -> Result<Json<ListResponse<UserResponse>>, ApiError> {
+    let page = Paging {
+        limit: query.limit,
+        offset: query.offset,
+    }
+    .page()?;
+    let filter = UserFilter {
+        plan: query.plan,
+        is_active: query.is_active,
+    };
+    let (users, total) = state.store.list_users(&filter, page).await?;
+    Ok(Json(ListResponse {
+        data: users.iter().map(UserResponse::from).collect(),
+        total: Some(total),
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+/// A user by id.
+pub async fn get_user(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    IdPath(id): IdPath,
+) -> Result<Json<UserResponse>, ApiError> {
+    let user = state
+        .store
+        .get_user(id)
+        .await
+        .map_err(|e| not_found(e, id))?;
+    Ok(Json(UserResponse::from(&user)))
+}
+
+fn not_found(e: crate::store::StoreError, id: i64) -> ApiError {
+    match e {
+        crate::store::StoreError::NotFound => ApiError::NotFound(format!("user {id} not found")),
+        other => other.into(),
+    }
+}
+
+/// Body of `PATCH /admin/users/{id}`; absent fields stay, `null` clears an override.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchUserRequest {
+    /// New name.
+    pub name: Option<String>,
+    /// New plan; the quota follows unless it was customised.
+    pub plan: Option<Plan>,
+    /// Activate or deactivate.
+    pub is_active: Option<bool>,
+    /// New role.
+    pub role: Option<Role>,
+    /// Custom quota in seconds (≥ 0); `null` returns to the plan's.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<f64>)]
+    pub quota_seconds: Option<Option<f64>>,
+    /// Custom requests per minute (1..=100000); `null` returns to the plan's.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub rpm_limit: Option<Option<i64>>,
+    /// Custom concurrent requests (1..=10000); `null` returns to the plan's.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<i64>)]
+    pub max_streams: Option<Option<i64>>,
+}
+
+/// Seconds → whole milliseconds, refusing negatives and absurd values.
+pub fn seconds_to_ms(field: &str, seconds: f64) -> Result<i64, ApiError> {
+    if !seconds.is_finite() || !(0.0..=1e12).contains(&seconds) {
+        return Err(ApiError::field(field, "must be a number of seconds ≥ 0"));
+    }
+    Ok((seconds * 1000.0).round() as i64)
+}
+
+fn in_range(
+    field: &str,
+    value: Option<Option<i64>>,
+    max: i64,
+) -> Result<Option<Option<i64>>, ApiError> {
+    match value {
+        Some(Some(v)) if !(1..=max).contains(&v) => Err(ApiError::field(
+            field,
+            format!("must be between 1 and {max}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// Changes a user's plan, status, role or limits.
+pub async fn patch_user(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    IdPath(id): IdPath,
+    JsonBody(body): JsonBody<PatchUserRequest>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let patch = UserPatch {
+        name: body.name.as_deref().map(validate_name).transpose()?,
+        plan: body.plan,
+        role: body.role,
+        is_active: body.is_active,
+        quota_ms: match body.quota_seconds {
+            Some(Some(s)) => Some(Some(seconds_to_ms("quota_seconds", s)?)),
+            Some(None) => Some(None),
+            None => None,
+        },
+        used_ms: None,
+        rpm_limit: in_range("rpm_limit", body.rpm_limit, 100_000)?,
+        max_streams: in_range("max_streams", body.max_streams, 10_000)?,
+    };
+    let user = state
+        .store
+        .update_user(id, patch)
+        .await
+        .map_err(|e| not_found(e, id))?;
+    Ok(Json(UserResponse::from(&user)))
+}
+
+/// Body of `PUT /admin/users/{id}/quota`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct QuotaRequest {
+    /// New quota in seconds (≥ 0).
+    pub quota_seconds: Option<f64>,
+    /// New used seconds (≥ 0), e.g. to correct a bill.
+    pub used_seconds: Option<f64>,
+}
+
+/// Sets a user's quota and/or used seconds (the original endpoint).
+pub async fn put_quota(
+    State(state): State<AppState>,
+    Admin(_): Admin,
+    IdPath(id): IdPath,
+    JsonBody(body): JsonBody<QuotaRequest>,
+) -> Result<Json<UserResponse>, ApiError> {
+    let patch = UserPatch {
+        quota_ms: body
+            .quota_seconds
+            .map(|s| seconds_to_ms("quota_seconds", s).map(Some))
+            .transpose()?,
+        used_ms: body
+            .used_seconds
+            .map(|s| seconds_to_ms("used_seconds", s))
+            .transpose()?,
+        ..UserPatch::default()
+    };
+    let user = state
+        .store
+        .update_user(id, patch)
+        .await
+        .map_err(|e| not_found(e, id))?;
+    Ok(Json(UserResponse::from(&user)))
+}

@@ -1,0 +1,6 @@
+//! Use cases: authentication, accounts, synthesis with metering. No HTTP or SQL types here.
+
+pub mod accounts;
+pub mod auth;
+pub mod reaper;
+pub mod synthesis;

@@ -1,0 +1,35 @@
+//! Settles reservations whose lease ran out (their node died or lost the database) as
+//! failed, so no quota stays locked. Safe to run on every node at once: each expired record
+//! is settled by exactly one conditional update.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::store::Store;
+
+/// Reaps once; returns how many reservations were released.
+pub async fn reap_once(store: &dyn Store) -> u64 {
+    match store.reap_expired(Utc::now()).await {
+        Ok(0) => 0,
+        Ok(n) => {
+            tracing::warn!(reaped = n, "released expired reservations");
+            n
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not reap expired reservations");
+            0
+        }
+    }
+}
+
+/// Reaps every `interval` until the task is dropped.
+pub async fn run(store: Arc<dyn Store>, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        reap_once(store.as_ref()).await;
+    }
+}

@@ -1,0 +1,219 @@
+//! SQLite store: the embedded default. One writer connection (SQLite allows one writer at a
+//! time; queueing in the pool is cheaper than lock contention) and a pool of readers, WAL mode.
+
+mod keys;
+mod metering;
+mod rows;
+mod usage;
+mod users;
+mod voices;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+
+use super::*;
+use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
+
+/// Migrations for SQLite, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite implementation of [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    write: SqlitePool,
+    read: SqlitePool,
+}
+
+pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::RowNotFound => StoreError::NotFound,
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("unique"),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database file. Does not migrate.
+    pub async fn open(path: &Path, readers: u32) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(db_err)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            .pragma("temp_store", "memory")
+            .pragma("cache_size", "-16000");
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await
+            .map_err(db_err)?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(readers.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Ok(SqliteStore { write, read })
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        MIGRATOR.run(&self.write).await
+    }
+
+    /// Names of embedded migrations not yet applied.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+        let applied: Vec<(i64,)> =
+            match sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&self.read)
+                .await
+            {
+                Ok(rows) => rows,
+                Err(sqlx::Error::Database(_)) => Vec::new(),
+                Err(e) => return Err(db_err(e)),
+            };
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| !applied.iter().any(|(v,)| *v == m.version))
+            .map(|m| format!("{}_{}", m.version, m.description))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.read)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn key_pepper(&self, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
+        sqlx::query("INSERT INTO settings (name, value) VALUES ('key_pepper', ?) ON CONFLICT (name) DO NOTHING")
+            .bind(hex::encode(candidate))
+            .execute(&self.write)
+            .await
+            .map_err(db_err)?;
+        let (value,): (String,) =
+            sqlx::query_as("SELECT value FROM settings WHERE name = 'key_pepper'")
+                .fetch_one(&self.write)
+                .await
+                .map_err(db_err)?;
+        hex::decode(value).map_err(|e| StoreError::Corrupt(format!("key_pepper: {e}")))
+    }
+
+    async fn create_user(
+        &self,
+        user: NewUser,
+        key: NewKey,
+    ) -> Result<(User, ApiKeyRecord), StoreError> {
+        users::create(&self.write, user, key).await
+    }
+
+    async fn get_user(&self, id: i64) -> Result<User, StoreError> {
+        users::get(&self.read, id).await
+    }
+
+    async fn list_users(
+        &self,
+        filter: &UserFilter,
+        page: Page,
+    ) -> Result<(Vec<User>, i64), StoreError> {
+        users::list(&self.read, filter, page).await
+    }
+
+    async fn update_user(&self, id: i64, patch: UserPatch) -> Result<User, StoreError> {
+        users::update(&self.write, id, patch).await
+    }
+
+    async fn create_key(&self, user_id: i64, key: NewKey) -> Result<ApiKeyRecord, StoreError> {
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        users::get(&mut *tx, user_id).await?;
+        let record = keys::insert(&mut tx, user_id, key).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(record)
+    }
+
+    async fn list_keys(&self, user_id: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        keys::list(&self.read, user_id).await
+    }
+
+    async fn revoke_key(&self, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
+        keys::revoke(&self.write, key_id).await
+    }
+
+    async fn find_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
+        keys::find(&self.read, hash).await
+    }
+
+    async fn touch_key(&self, key_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        keys::touch(&self.write, key_id, at).await
+    }
+
+    async fn create_voice(&self, voice: NewVoice) -> Result<Voice, StoreError> {
+        voices::create(&self.write, voice).await
+    }
+
+    async fn list_voices(&self, filter: &VoiceFilter) -> Result<Vec<Voice>, StoreError> {
+        voices::list(&self.read, filter).await
+    }
+
+    async fn find_voice(&self, friendly_name: &str) -> Result<Option<Voice>, StoreError> {
+        voices::find(&self.read, friendly_name).await
+    }
+
+    async fn reserve(
+        &self,
+        usage: &UsageContext,
+        estimate_ms: i64,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Reservation, StoreError> {
+        metering::reserve(&self.write, usage, estimate_ms, lease_until).await
+    }
+
+    async fn extend_lease(
+        &self,
+        usage_id: &str,
+        lease_until: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        metering::extend_lease(&self.write, usage_id, lease_until).await
+    }
+
+    async fn settle(&self, usage_id: &str, settlement: Settlement) -> Result<Settled, StoreError> {
+        metering::settle(&self.write, usage_id, settlement).await
+    }
+
+    async fn record_refusal(
+        &self,
+        usage: &UsageContext,
+        status: UsageStatus,
+        error_code: &str,
+        error_message: &str,
+    ) -> Result<(), StoreError> {
+        metering::record_refusal(&self.write, usage, status, error_code, error_message).await
+    }
+
+    async fn reap_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        metering::reap_expired(&self.write, now).await
+    }
+
+    async fn list_usage(&self, user_id: i64, page: Page) -> Result<Vec<UsageRecord>, StoreError> {
+        usage::list(&self.read, user_id, page).await
+    }
+
+    async fn usage_stats(&self, user_id: i64) -> Result<UsageStats, StoreError> {
+        usage::stats(&self.read, user_id).await
+    }
+}

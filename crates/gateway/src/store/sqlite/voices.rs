@@ -1,0 +1,61 @@
+//! Voices in SQLite.
+
+use chrono::Utc;
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+
+use super::{db_err, rows};
+use crate::domain::records::Voice;
+use crate::store::{NewVoice, StoreError, VoiceFilter};
+
+const VOICE_COLUMNS: &str = "id, friendly_name, provider, engine_voice_id, language, gender, description, display_name, accent, tone, use_cases, is_verified, is_cloned, is_active, expires_at, created_at";
+
+pub async fn create(pool: &SqlitePool, voice: NewVoice) -> Result<Voice, StoreError> {
+    let sql = format!(
+        "INSERT INTO voices (friendly_name, provider, engine_voice_id, language, gender, description, is_cloned, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {VOICE_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&voice.friendly_name)
+        .bind(voice.provider.as_str())
+        .bind(&voice.engine_voice_id)
+        .bind(&voice.language)
+        .bind(voice.gender.as_str())
+        .bind(&voice.description)
+        .bind(voice.is_cloned)
+        .bind(voice.expires_at)
+        .bind(Utc::now())
+        .fetch_one(pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("friendly_name"),
+            other => other,
+        })?;
+    rows::voice(&row)
+}
+
+pub async fn list(pool: &SqlitePool, filter: &VoiceFilter) -> Result<Vec<Voice>, StoreError> {
+    let mut q =
+        QueryBuilder::<Sqlite>::new(format!("SELECT {VOICE_COLUMNS} FROM voices WHERE 1 = 1"));
+    if !filter.include_inactive {
+        q.push(" AND is_active = 1");
+    }
+    if let Some(language) = &filter.language {
+        q.push(" AND language = ").push_bind(language.clone());
+    }
+    if let Some(gender) = filter.gender {
+        q.push(" AND gender = ").push_bind(gender.as_str());
+    }
+    q.push(" ORDER BY id");
+    let found = q.build().fetch_all(pool).await.map_err(db_err)?;
+    found.iter().map(rows::voice).collect()
+}
+
+pub async fn find(pool: &SqlitePool, friendly_name: &str) -> Result<Option<Voice>, StoreError> {
+    let sql =
+        format!("SELECT {VOICE_COLUMNS} FROM voices WHERE friendly_name = ? AND is_active = 1");
+    let row = sqlx::query(&sql)
+        .bind(friendly_name)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(rows::voice).transpose()
+}

@@ -1,0 +1,3 @@
+//! Tests: admin.
+#[allow(unused_imports)]
+use crate::helpers::*;

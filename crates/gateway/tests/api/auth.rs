@@ -1,0 +1,3 @@
+//! Tests: auth.
+#[allow(unused_imports)]
+use crate::helpers::*;

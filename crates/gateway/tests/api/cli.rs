@@ -1,0 +1,3 @@
+//! Tests: cli.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,257 @@
+//! `spawn_app()` and typed helpers shared by every test module.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use minimax_sim::{SimConfig, SimHandle};
+use odeadev_tts::config::Settings;
+use odeadev_tts::startup::Application;
+use reqwest::{Client, Response};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+/// The upstream key the simulator accepts; tests grep for it in client-visible output.
+pub const SIM_KEY: &str = "sim-secret-key-7f3a9c";
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub admin_key: String,
+    pub client: Client,
+    pub sim: SimHandle,
+    pub db_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    _server: tokio::task::JoinHandle<()>,
+}
+
+/// Extra settings for one test.
+#[derive(Default, Clone)]
+pub struct Options {
+    pub env: Vec<(&'static str, String)>,
+    pub sim: Option<SimConfig>,
+    pub no_minimax: bool,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_sim(config: SimConfig) -> SimHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    minimax_sim::spawn(config, listener).await.unwrap()
+}
+
+pub async fn spawn_app_with(options: Options) -> TestApp {
+    let sim = spawn_sim(options.sim.clone().unwrap_or(SimConfig {
+        api_key: Some(SIM_KEY.to_string()),
+        ..SimConfig::default()
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("test.db");
+    let mut env: HashMap<String, String> = HashMap::new();
+    env.insert(
+        "DATABASE_URL".into(),
+        format!("sqlite://{}", db_path.display()),
+    );
+    env.insert("ODEADEV_BIND".into(), "127.0.0.1:0".into());
+    if !options.no_minimax {
+        env.insert("MINIMAX_API_KEY".into(), SIM_KEY.into());
+        env.insert("MINIMAX_BASE_URL".into(), sim.base_url());
+        env.insert("MINIMAX_TIMEOUT_MS".into(), "5000".into());
+    }
+    for (k, v) in &options.env {
+        env.insert((*k).to_string(), v.clone());
+    }
+    let settings = Settings::load(&env, None).unwrap();
+    let (_, admin) = odeadev_tts::startup::create_admin(&settings, "Admin", "admin@example.com")
+        .await
+        .unwrap();
+    let app = Application::build(settings).await.unwrap();
+    let address = app.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        app.run_until(std::future::pending()).await.unwrap();
+    });
+    TestApp {
+        address,
+        admin_key: admin.plain,
+        client: Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        sim,
+        db_path,
+        _dir: dir,
+        _server: server,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, key: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a user on `plan`; returns (id, key).
+    pub async fn create_user(&self, plan: &str) -> (i64, String) {
+        let n: u64 = rand::random();
+        let response = self
+            .post(
+                "/admin/users",
+                &self.admin_key,
+                &json!({"name": "Customer", "email": format!("c{n}@example.com"), "plan": plan}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        (
+            body["user"]["id"].as_i64().unwrap(),
+            body["api_key"].as_str().unwrap().to_string(),
+        )
+    }
+
+    /// Sets a user's quota (seconds).
+    pub async fn set_quota(&self, user_id: i64, seconds: f64) {
+        let r = self
+            .put(
+                &format!("/admin/users/{user_id}/quota"),
+                &self.admin_key,
+                &json!({"quota_seconds": seconds}),
+            )
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+
+    pub async fn post_tts(&self, key: &str, body: &Value) -> Response {
+        self.post("/v1/tts", key, body).await
+    }
+
+    pub async fn me(&self, key: &str) -> Value {
+        self.get("/v1/me", key).await.json().await.unwrap()
+    }
+
+    pub async fn usage(&self, key: &str) -> Vec<Value> {
+        let body: Value = self
+            .get("/v1/usage?limit=200", key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        body["data"].as_array().unwrap().clone()
+    }
+
+    pub async fn stats(&self, key: &str) -> Value {
+        self.get("/v1/usage/stats", key).await.json().await.unwrap()
+    }
+
+    /// Queues a simulator fault.
+    pub async fn fault(&self, fault: Value) {
+        let r = self
+            .client
+            .post(format!("{}/_sim/faults", self.sim.base_url()))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "fault not accepted: {fault}");
+    }
+
+    /// Requests the simulator received.
+    pub async fn sim_requests(&self) -> Vec<Value> {
+        self.client
+            .get(format!("{}/_sim/requests", self.sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn sim_t2a_count(&self) -> u64 {
+        let stats: Value = self
+            .client
+            .get(format!("{}/_sim/stats", self.sim.base_url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats["t2a_requests"].as_u64().unwrap()
+    }
+}
+
+/// Asserts the error body shape and returns it.
+pub async fn error_body(response: Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status, "unexpected status");
+    let header_id = response
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id header")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let body: Value = response.json().await.unwrap();
+    assert!(body["detail"].is_string(), "detail missing: {body}");
+    assert!(body["code"].is_string(), "code missing: {body}");
+    assert_eq!(
+        body["request_id"].as_str(),
+        Some(header_id.as_str()),
+        "{body}"
+    );
+    body
+}
+
+pub fn decode_audio(body: &Value) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(body["audio_base64"].as_str().unwrap())
+        .unwrap()
+}

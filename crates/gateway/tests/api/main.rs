@@ -1,0 +1,14 @@
+//! Black-box tests of the gateway over real sockets: the app on a random port with a fresh
+//! SQLite database, the MiniMax simulator on another.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod admin;
+mod auth;
+mod cli;
+mod metering;
+mod tts;
+mod upstream;
+mod validation;
+mod voices;

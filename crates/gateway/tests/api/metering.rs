@@ -1,0 +1,3 @@
+//! Tests: metering.
+#[allow(unused_imports)]
+use crate::helpers::*;

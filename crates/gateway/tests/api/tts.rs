@@ -1,0 +1,3 @@
+//! Tests: tts.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! Tests: upstream.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! Tests: validation.
+#[allow(unused_imports)]
+use crate::helpers::*;

@@ -1,0 +1,3 @@
+//! Tests: voices.
+#[allow(unused_imports)]
+use crate::helpers::*;
