@@ -18,7 +18,6 @@ pub struct TestApp {
     pub admin_key: String,
     pub client: Client,
     pub sim: SimHandle,
-    pub db_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
     _server: tokio::task::JoinHandle<()>,
 }
@@ -79,7 +78,6 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             .build()
             .unwrap(),
         sim,
-        db_path,
         _dir: dir,
         _server: server,
     }

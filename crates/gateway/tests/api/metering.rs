@@ -1,3 +1,200 @@
-//! Tests: metering.
-#[allow(unused_imports)]
+//! Metering: atomic reservation, exact settlement, one usage record per request, leases.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
 use crate::helpers::*;
+
+fn ms(v: &Value) -> i64 {
+    (v.as_f64().unwrap() * 1000.0).round() as i64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tts_returns_429_when_quota_cannot_cover_the_estimate() {
+    let app = spawn_app().await;
+    let (id, key) = app.create_user("free").await;
+    app.set_quota(id, 5.0).await;
+    // 100 letters: the estimate is 100 × 100 ms + 1 s = 11 s > 5 s.
+    let r = app
+        .post_tts(
+            &key,
+            &json!({"text": "a".repeat(100), "voice_name": "marcus"}),
+        )
+        .await;
+    let e = error_body(r, 429).await;
+    assert_eq!(e["code"], "quota_exceeded");
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.contains("5.0 seconds remaining"), "{detail}");
+    assert!(detail.contains("11.0 seconds needed"), "{detail}");
+    assert_eq!(app.sim_t2a_count().await, 0);
+    let records = app.usage(&key).await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["status"], "quota_exceeded");
+    assert_eq!(records[0]["audio_seconds"], 0.0);
+    assert_eq!(app.me(&key).await["used_seconds"], 0.0);
+    // A short text still fits.
+    let r = app
+        .post_tts(&key, &json!({"text": "Hi", "voice_name": "marcus"}))
+        .await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_never_pass_the_quota_and_books_balance() {
+    let app = spawn_app().await;
+    let (id, key) = app.create_user("enterprise").await;
+    // Each request reserves 100 ms × 40 + 1 s = 5 s and is billed 60 ms × 40 = 2.4 s.
+    app.set_quota(id, 30.0).await;
+    let text = "abcdefghij".repeat(4);
+    let mut tasks = Vec::new();
+    for _ in 0..24 {
+        let client = app.client.clone();
+        let url = app.url("/v1/tts");
+        let key = key.clone();
+        let text = text.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(url)
+                .bearer_auth(key)
+                .json(&json!({"text": text, "voice_name": "marcus"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap();
+            (status, body)
+        }));
+    }
+    let mut ok = 0;
+    let mut billed_ms = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            200 => {
+                ok += 1;
+                billed_ms += ms(&body["billed_seconds"]);
+                assert_eq!(body["billed_seconds"], body["duration_seconds"]);
+            }
+            429 => assert_eq!(body["code"], "quota_exceeded"),
+            other => panic!("unexpected status {other}: {body}"),
+        }
+    }
+    let me = app.me(&key).await;
+    let used = ms(&me["used_seconds"]);
+    assert!(
+        ok >= 6,
+        "at least the requests that fit the quota succeed (got {ok})"
+    );
+    assert!(used <= 30_000, "used {used} ms passes the 30 s quota");
+    assert_eq!(used, billed_ms, "used equals the sum billed");
+    assert_eq!(me["reserved_seconds"], 0.0);
+    let records = app.usage(&key).await;
+    assert_eq!(records.len(), 24, "exactly one usage record per request");
+    let record_ms: i64 = records.iter().map(|r| ms(&r["audio_seconds"])).sum();
+    assert_eq!(record_ms, used);
+    let stats = app.stats(&key).await;
+    assert_eq!(stats["total_requests"], 24);
+    assert_eq!(stats["successful_requests"], ok);
+    assert_eq!(stats["failed_requests"], 24 - ok);
+    assert_eq!(ms(&stats["total_audio_seconds"]), used);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_lists_own_records_newest_first_and_stats_add_up() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_user("pro").await;
+    let (_, other) = app.create_user("pro").await;
+    for text in ["one", "two two", "three three three"] {
+        let r = app
+            .post_tts(&key, &json!({"text": text, "voice_name": "american-male"}))
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    app.post_tts(&other, &json!({"text": "not yours"})).await;
+    let records = app.usage(&key).await;
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0]["text_length"], 17);
+    assert_eq!(records[2]["text_length"], 3);
+    for r in &records {
+        assert_eq!(r["status"], "success");
+        assert_eq!(r["endpoint"], "/v1/tts");
+        assert_eq!(r["model_used"], "speech-02-turbo");
+        assert!(r["request_id"].as_str().unwrap().len() >= 16);
+        assert!(r["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    let page: Value = app
+        .get("/v1/usage?limit=1&offset=1", &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["data"][0]["text_length"], 7);
+    let stats = app.stats(&key).await;
+    for field in [
+        "total_requests",
+        "successful_requests",
+        "failed_requests",
+        "total_audio_seconds",
+        "quota_used_percentage",
+    ] {
+        assert!(stats.get(field).is_some(), "stats lack {field}");
+    }
+    assert_eq!(stats["total_requests"], 3);
+    assert_eq!(stats["successful_requests"], 3);
+    assert_eq!(stats["failed_requests"], 0);
+    let me = app.me(&key).await;
+    assert_eq!(stats["total_audio_seconds"], me["used_seconds"]);
+    assert!(stats["quota_used_percentage"].as_f64().unwrap() > 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lease_releases_the_reservation() {
+    let app = spawn_app_with(Options {
+        env: vec![
+            ("ODEADEV_LEASE_SECS", "1".into()),
+            ("ODEADEV_REAP_INTERVAL_SECS", "1".into()),
+            ("MINIMAX_TIMEOUT_MS", "6000".into()),
+            ("MINIMAX_MAX_RETRIES", "0".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let (_, key) = app.create_user("pro").await;
+    app.fault(json!({"kind": "hang"})).await;
+    let client = app.client.clone();
+    let url = app.url("/v1/tts");
+    let k = key.clone();
+    let pending = tokio::spawn(async move {
+        client
+            .post(url)
+            .bearer_auth(k)
+            .json(&json!({"text": "hang on", "voice_name": "marcus"}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.me(&key).await["reserved_seconds"].as_f64().unwrap() > 0.0);
+    let mut released = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if app.me(&key).await["reserved_seconds"] == 0.0 {
+            released = true;
+            break;
+        }
+    }
+    assert!(
+        released,
+        "the reaper released the reservation within the lease"
+    );
+    let records = app.usage(&key).await;
+    assert_eq!(records[0]["status"], "error");
+    assert_eq!(records[0]["error_code"], "lease_expired");
+    assert_eq!(pending.await.unwrap(), 504);
+    let me = app.me(&key).await;
+    assert_eq!(me["used_seconds"], 0.0);
+    assert_eq!(me["reserved_seconds"], 0.0);
+    assert_eq!(app.usage(&key).await.len(), 1);
+}
