@@ -93,7 +93,8 @@ pub async fn engines(settings: &Settings) -> anyhow::Result<EngineRegistry> {
     }
     let mut registry = EngineRegistry::default().with(Arc::new(local));
     if let Some(minimax) = &settings.minimax {
-        registry = registry.with(Arc::new(MinimaxEngine::new(minimax.clone())?));
+        let engine = Arc::new(MinimaxEngine::new(minimax.clone())?);
+        registry = registry.with(engine.clone()).with_cloner(engine);
     } else {
         tracing::info!("MINIMAX_API_KEY not set: MiniMax voices are unavailable");
     }

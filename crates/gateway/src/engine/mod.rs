@@ -155,6 +155,36 @@ impl EngineError {
     }
 }
 
+/// An audio sample uploaded for voice cloning.
+#[derive(Debug, Clone)]
+pub struct CloneSample {
+    /// The file's bytes.
+    pub bytes: Bytes,
+    /// Its name, with extension (`sample.wav`).
+    pub filename: String,
+}
+
+/// Why a voice could not be cloned.
+#[derive(Debug, thiserror::Error)]
+pub enum CloneError {
+    /// The engine refused the sample or parameters; the text is client-safe.
+    #[error("{0}")]
+    Rejected(&'static str),
+    /// The engine already has a voice with this id.
+    #[error("voice id already exists at the engine")]
+    VoiceIdTaken,
+    /// Any other engine failure.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+/// An engine that can clone voices from a sample.
+#[async_trait]
+pub trait VoiceCloner: Send + Sync {
+    /// Uploads `sample` and registers it at the engine under `voice_id`.
+    async fn clone_voice(&self, sample: CloneSample, voice_id: &str) -> Result<(), CloneError>;
+}
+
 /// A speech engine. Implementations must not block the async runtime.
 #[async_trait]
 pub trait Engine: Send + Sync {

@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
-use super::{Engine, Provider};
+use super::{Engine, Provider, VoiceCloner};
 
 /// Engines by provider. A provider without an engine is "not configured".
 #[derive(Clone, Default)]
 pub struct EngineRegistry {
     minimax: Option<Arc<dyn Engine>>,
     local: Option<Arc<dyn Engine>>,
+    cloner: Option<Arc<dyn VoiceCloner>>,
 }
 
 impl EngineRegistry {
@@ -19,6 +20,17 @@ impl EngineRegistry {
             Provider::Local => self.local = Some(engine),
         }
         self
+    }
+
+    /// Registers the engine that clones voices.
+    pub fn with_cloner(mut self, cloner: Arc<dyn VoiceCloner>) -> Self {
+        self.cloner = Some(cloner);
+        self
+    }
+
+    /// The voice cloner, if this deployment has one.
+    pub fn cloner(&self) -> Option<&Arc<dyn VoiceCloner>> {
+        self.cloner.as_ref()
     }
 
     /// The engine for `provider`, if this deployment has one.

@@ -44,7 +44,7 @@ async fn method_not_allowed() -> ApiError {
 
 /// The whole router.
 pub fn router(state: AppState) -> Router {
-    use routes::{account, health, keys, tts, users, voices};
+    use routes::{account, cloning, health, keys, tts, users, voices};
     Router::new()
         .route("/health", get(health::health))
         .route(
@@ -64,6 +64,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/voices",
             post(voices::create_voice).get(voices::admin_list_voices),
+        )
+        .route(
+            "/admin/voices/clone",
+            post(cloning::clone_voice).layer(DefaultBodyLimit::max(cloning::MAX_CLONE_BODY)),
         )
         .route("/v1/voices", get(voices::list_voices))
         .route("/v1/voices/list", get(voices::list_voice_catalogue))

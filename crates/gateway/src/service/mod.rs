@@ -2,5 +2,6 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod cloning;
 pub mod reaper;
 pub mod synthesis;

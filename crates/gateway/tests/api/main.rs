@@ -7,6 +7,7 @@ mod helpers;
 mod admin;
 mod auth;
 mod cli;
+mod cloning;
 mod metering;
 mod tts;
 mod upstream;

@@ -6,6 +6,7 @@
 //! failures are retried with jittered backoff within a budget; a circuit breaker stops
 //! hammering a failing upstream.
 
+mod clone;
 mod protocol;
 mod sse;
 mod stream;

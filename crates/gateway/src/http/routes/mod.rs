@@ -1,6 +1,7 @@
 //! One file per resource.
 
 pub mod account;
+pub mod cloning;
 pub mod health;
 pub mod keys;
 pub mod tts;
