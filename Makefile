@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps build release fmt clippy unit bench
+.PHONY: run test deps release sdk-test bench
 
 ## Installs what the project needs beyond the Rust toolchain (eSpeak NG for the local engine).
 deps:
@@ -23,3 +23,18 @@ test: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	$(CARGO) test --locked --workspace
+	$(MAKE) sdk-test
+
+SDK_VENV := target/sdk-venv
+
+## The official OpenAI Python SDK against /v1/audio/speech (debug builds, loopback only).
+sdk-test:
+	$(CARGO) build --locked --workspace
+	@[ -x $(SDK_VENV)/bin/python ] || python3 -m venv $(SDK_VENV)
+	@$(SDK_VENV)/bin/pip install -q --disable-pip-version-check -r tests/openai_sdk/requirements.txt
+	$(SDK_VENV)/bin/python tests/openai_sdk/test_openai_sdk.py
+
+## Loopback benchmark: gateway vs the MiniMax simulator, SQLite (and PostgreSQL when
+## BENCH_DATABASE_URL or TEST_DATABASE_URL is set); report in bench/results.md. See bench/README.md.
+bench:
+	bash bench/run.sh

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::{ProcessEnv, Settings};
-use crate::startup::{self, Application};
+use crate::startup::{self, Application, SchemaPolicy};
 
 /// OdeaDev TTS: a metered text-to-speech API gateway.
 ///
@@ -25,6 +25,10 @@ pub enum Command {
         /// Listen address (overrides ODEADEV_BIND; default 127.0.0.1:8000).
         #[arg(long)]
         bind: Option<String>,
+        /// Do not migrate: refuse to start unless `odeadev-tts migrate` already ran (for
+        /// fleets that migrate once, before rolling out nodes).
+        #[arg(long)]
+        no_migrate: bool,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -43,16 +47,23 @@ pub enum Command {
 /// Runs the command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let bind = match &cli.command {
-        Command::Serve { bind } => bind.clone(),
+        Command::Serve { bind, .. } => bind.clone(),
         _ => None,
     };
     let settings = Settings::load(&ProcessEnv, bind.as_deref())?;
     crate::telemetry::init(settings.log_format);
     match cli.command {
-        Command::Serve { .. } => serve(settings).await,
+        Command::Serve { no_migrate, .. } => {
+            let schema = if no_migrate {
+                SchemaPolicy::RequireCurrent
+            } else {
+                SchemaPolicy::Migrate
+            };
+            serve(settings, schema).await
+        }
         Command::Migrate => {
-            let store = startup::open_store(&settings).await?;
-            startup::migrate(&store).await?;
+            let database = startup::open_store(&settings).await?;
+            startup::migrate(&database).await?;
             eprintln!("migrations applied");
             Ok(())
         }
@@ -62,8 +73,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let app = Application::build(settings).await?;
+async fn serve(settings: Settings, schema: SchemaPolicy) -> anyhow::Result<()> {
+    let app = Application::build_with(settings, schema).await?;
     let addr = app.local_addr()?;
     tracing::info!(%addr, "odeadev-tts listening");
     app.run_until(shutdown_signal()).await

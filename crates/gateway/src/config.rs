@@ -10,6 +10,11 @@ use std::time::Duration;
 use secrecy::SecretString;
 use url::Url;
 
+mod database;
+
+use database::parse_database;
+pub use database::DatabaseSettings;
+
 /// A setting that could not be used, named as the operator wrote it.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid setting {name}: {reason}")]
@@ -25,21 +30,6 @@ fn bad(name: &'static str, reason: impl Into<String>) -> SettingError {
         name,
         reason: reason.into(),
     }
-}
-
-/// Where the books live.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseSettings {
-    /// An SQLite file, created when missing.
-    Sqlite {
-        /// Path of the database file.
-        path: PathBuf,
-    },
-    /// A PostgreSQL server.
-    Postgres {
-        /// Connection URL (may hold a password: never logged).
-        url: String,
-    },
 }
 
 /// MiniMax upstream settings; present only when `MINIMAX_API_KEY` is set.
@@ -92,8 +82,14 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Database.
     pub database: DatabaseSettings,
-    /// Connections in the database pool.
+    /// Connections in the database pool (`ODEADEV_DB_MAX_CONNECTIONS`; SQLite: readers).
     pub db_max_connections: u32,
+    /// How long a request waits for a pooled PostgreSQL connection
+    /// (`ODEADEV_DB_ACQUIRE_TIMEOUT_MS`).
+    pub db_acquire_timeout: Duration,
+    /// PostgreSQL `statement_timeout` for every pooled connection
+    /// (`ODEADEV_DB_STATEMENT_TIMEOUT_MS`).
+    pub db_statement_timeout: Duration,
     /// Server pepper for API key hashes; `None` = kept in the database (embedded set-up).
     pub key_pepper: Option<SecretString>,
     /// MiniMax, when configured.
@@ -108,6 +104,10 @@ pub struct Settings {
     pub reap_interval: Duration,
     /// Log format.
     pub log_format: LogFormat,
+    /// Rate, concurrency and authentication-failure limits.
+    pub limits: LimitSettings,
+    /// OpenAI voice name → our voice name (`ODEADEV_OPENAI_VOICES=alloy=marcy,onyx=marcus`).
+    pub openai_voices: Vec<(String, String)>,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -221,6 +221,14 @@ impl Settings {
                 |v| (1..=512).contains(v),
                 "a number in 1..=512",
             )?,
+            db_acquire_timeout: millis(env, "ODEADEV_DB_ACQUIRE_TIMEOUT_MS", 5_000, 100, 600_000)?,
+            db_statement_timeout: millis(
+                env,
+                "ODEADEV_DB_STATEMENT_TIMEOUT_MS",
+                10_000,
+                100,
+                3_600_000,
+            )?,
             database,
             key_pepper,
             minimax: load_minimax(env)?,
@@ -241,39 +249,28 @@ impl Settings {
             lease: secs(env, "ODEADEV_LEASE_SECS", 300, 1, 86_400)?,
             reap_interval: secs(env, "ODEADEV_REAP_INTERVAL_SECS", 15, 1, 3_600)?,
             log_format,
+            limits: load_limits(env)?,
+            openai_voices: parse_voice_map(env.get("ODEADEV_OPENAI_VOICES"))?,
         })
     }
 }
 
-fn parse_database(raw: Option<String>) -> Result<DatabaseSettings, SettingError> {
+fn parse_voice_map(raw: Option<String>) -> Result<Vec<(String, String)>, SettingError> {
     let Some(raw) = raw else {
-        return Ok(DatabaseSettings::Sqlite {
-            path: PathBuf::from("odeadev.db"),
-        });
+        return Ok(Vec::new());
     };
-    let raw = raw.trim();
-    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        Url::parse(raw).map_err(|e| bad("DATABASE_URL", format!("not a valid URL: {e}")))?;
-        return Ok(DatabaseSettings::Postgres {
-            url: raw.to_string(),
-        });
-    }
-    let path = raw
-        .strip_prefix("sqlite://")
-        .or_else(|| raw.strip_prefix("sqlite:"))
-        .ok_or_else(|| {
-            bad(
-                "DATABASE_URL",
-                "must start with sqlite:// (a file path) or postgres://",
-            )
-        })?;
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() {
-        return Err(bad("DATABASE_URL", "the SQLite file path is empty"));
-    }
-    Ok(DatabaseSettings::Sqlite {
-        path: PathBuf::from(path),
-    })
+    raw.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+                Ok((from.trim().to_string(), to.trim().to_string()))
+            }
+            _ => Err(bad(
+                "ODEADEV_OPENAI_VOICES",
+                format!("{pair:?} is not openai_voice=our_voice"),
+            )),
+        })
+        .collect()
 }
 
 fn load_minimax(env: &dyn Env) -> Result<Option<MinimaxSettings>, SettingError> {
@@ -318,6 +315,123 @@ fn load_minimax(env: &dyn Env) -> Result<Option<MinimaxSettings>, SettingError> 
         )?,
         breaker_cooldown: millis(env, "MINIMAX_BREAKER_COOLDOWN_MS", 30_000, 10, 3_600_000)?,
     }))
+}
+
+/// What happens to a request when the Redis limiter cannot answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLimiterError {
+    /// Let it through unlimited (the default): an outage of Redis is not an outage of speech.
+    Open,
+    /// Refuse it with 503.
+    Closed,
+}
+
+/// The Redis limiter backend (`REDIS_URL`).
+#[derive(Clone)]
+pub struct RedisSettings {
+    /// Connection URL (may hold a password: never logged).
+    pub url: SecretString,
+    /// Prefix of every key (`ODEADEV_REDIS_PREFIX`), so deployments can share a server.
+    pub prefix: String,
+    /// Bound on every Redis call (`ODEADEV_REDIS_TIMEOUT_MS`).
+    pub timeout: Duration,
+    /// Behaviour while Redis is down (`ODEADEV_LIMITS_ON_REDIS_ERROR`).
+    pub on_error: OnLimiterError,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &"<redacted>")
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("on_error", &self.on_error)
+            .finish()
+    }
+}
+
+/// Rate, concurrency and authentication-failure limits.
+#[derive(Debug, Clone)]
+pub struct LimitSettings {
+    /// Redis, when `REDIS_URL` is set; else limits are kept in process.
+    pub redis: Option<RedisSettings>,
+    /// Per-user requests per minute on authenticated routes other than synthesis
+    /// (`ODEADEV_GENERAL_RPM`).
+    pub general_rpm: u32,
+    /// Failed authentications per minute allowed from one address
+    /// (`ODEADEV_AUTH_FAILURES_PER_MINUTE`).
+    pub auth_failures_per_minute: u32,
+    /// Proxies whose `X-Forwarded-For` is believed (`ODEADEV_TRUSTED_PROXIES`).
+    pub trusted_proxies: crate::limits::client_ip::TrustedProxies,
+    /// Lifetime of a concurrency slot on Redis between renewals
+    /// (`ODEADEV_CONCURRENCY_LEASE_SECS`).
+    pub slot_lease: Duration,
+}
+
+fn load_limits(env: &dyn Env) -> Result<LimitSettings, SettingError> {
+    let on_error = match env
+        .get("ODEADEV_LIMITS_ON_REDIS_ERROR")
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("open") => OnLimiterError::Open,
+        Some("closed") => OnLimiterError::Closed,
+        Some(other) => {
+            return Err(bad(
+                "ODEADEV_LIMITS_ON_REDIS_ERROR",
+                format!("{other:?} is not open or closed"),
+            ))
+        }
+    };
+    let prefix = env
+        .get("ODEADEV_REDIS_PREFIX")
+        .unwrap_or_else(|| "odeadev:".to_string());
+    if prefix.len() > 64 || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(
+            "ODEADEV_REDIS_PREFIX",
+            "must be at most 64 characters without spaces",
+        ));
+    }
+    let timeout = millis(env, "ODEADEV_REDIS_TIMEOUT_MS", 250, 10, 10_000)?;
+    let redis = match env.get("REDIS_URL") {
+        None => None,
+        Some(raw) => {
+            let url = Url::parse(raw.trim())
+                .map_err(|_| bad("REDIS_URL", "is not a URL like redis://host:6379"))?;
+            if !matches!(url.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
+                return Err(bad("REDIS_URL", "must start with redis:// or rediss://"));
+            }
+            Some(RedisSettings {
+                url: SecretString::from(raw.trim().to_string()),
+                prefix,
+                timeout,
+                on_error,
+            })
+        }
+    };
+    let trusted_proxies = crate::limits::client_ip::TrustedProxies::parse(
+        &env.get("ODEADEV_TRUSTED_PROXIES").unwrap_or_default(),
+    )
+    .map_err(|r| bad("ODEADEV_TRUSTED_PROXIES", r))?;
+    Ok(LimitSettings {
+        redis,
+        general_rpm: parse_num(
+            env,
+            "ODEADEV_GENERAL_RPM",
+            600,
+            |v| (1..=1_000_000).contains(v),
+            "a number in 1..=1000000",
+        )?,
+        auth_failures_per_minute: parse_num(
+            env,
+            "ODEADEV_AUTH_FAILURES_PER_MINUTE",
+            30,
+            |v| (1..=1_000_000).contains(v),
+            "a number in 1..=1000000",
+        )?,
+        trusted_proxies,
+        slot_lease: secs(env, "ODEADEV_CONCURRENCY_LEASE_SECS", 60, 3, 3_600)?,
+    })
 }
 
 /// Accepts https anywhere, http only to a loopback host (a local simulator); no credentials,
@@ -377,6 +491,38 @@ mod tests {
     }
 
     #[test]
+    fn limit_settings_are_validated_and_named() {
+        let s = Settings::load(&[("X", "")], None).unwrap();
+        assert!(s.limits.redis.is_none());
+        assert_eq!(s.limits.general_rpm, 600);
+        assert_eq!(s.limits.auth_failures_per_minute, 30);
+        assert!(s.limits.trusted_proxies.is_empty());
+        for (name, value) in [
+            ("REDIS_URL", "http://x"),
+            ("ODEADEV_LIMITS_ON_REDIS_ERROR", "maybe"),
+            ("ODEADEV_GENERAL_RPM", "0"),
+            ("ODEADEV_AUTH_FAILURES_PER_MINUTE", "many"),
+            ("ODEADEV_TRUSTED_PROXIES", "10.0.0.0/8,proxy"),
+            ("ODEADEV_REDIS_TIMEOUT_MS", "0"),
+            ("ODEADEV_REDIS_PREFIX", "a b"),
+        ] {
+            let e = Settings::load(&[(name, value)], None).unwrap_err();
+            assert_eq!(e.name, name);
+        }
+        let s = Settings::load(
+            &[
+                ("REDIS_URL", "redis://:pw@127.0.0.1:6379"),
+                ("ODEADEV_LIMITS_ON_REDIS_ERROR", "closed"),
+            ],
+            None,
+        )
+        .unwrap();
+        let redis = s.limits.redis.unwrap();
+        assert_eq!(redis.on_error, OnLimiterError::Closed);
+        assert!(!format!("{redis:?}").contains("pw"));
+    }
+
+    #[test]
     fn base_url_must_be_https_or_loopback_http() {
         assert!(validate_base_url("https://api.minimax.io").is_ok());
         assert!(validate_base_url("http://127.0.0.1:9").is_ok());
@@ -404,5 +550,32 @@ mod tests {
                 path: "rel.db".into()
             }
         );
+        for url in [
+            "postgres://u:p@db.internal:5432/tts?sslmode=verify-full",
+            "postgresql://db/tts",
+        ] {
+            let s = Settings::load(&[("DATABASE_URL", url)], None).unwrap();
+            assert_eq!(s.database, DatabaseSettings::Postgres { url: url.into() });
+        }
+    }
+
+    #[test]
+    fn postgres_settings_are_validated_and_the_password_is_hidden() {
+        let e = Settings::load(&[("DATABASE_URL", "postgres://db/tts?sslmode=maybe")], None)
+            .unwrap_err();
+        assert_eq!(e.name, "DATABASE_URL");
+        assert!(e.reason.contains("sslmode"), "{}", e.reason);
+        for name in [
+            "ODEADEV_DB_ACQUIRE_TIMEOUT_MS",
+            "ODEADEV_DB_STATEMENT_TIMEOUT_MS",
+        ] {
+            let e = Settings::load(&[(name, "soon")], None).unwrap_err();
+            assert_eq!(e.name, name);
+        }
+        let s = Settings::load(&[("DATABASE_URL", "postgres://u:hunter2@db/tts")], None).unwrap();
+        assert_eq!(s.db_acquire_timeout, Duration::from_millis(5_000));
+        assert_eq!(s.db_statement_timeout, Duration::from_millis(10_000));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 }

@@ -10,6 +10,8 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod limits;
+pub mod metrics;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -16,31 +16,97 @@ use crate::engine::local::{LocalEngine, LocalEngineSettings};
 use crate::engine::minimax::MinimaxEngine;
 use crate::engine::EngineRegistry;
 use crate::http::{router, AppState};
+use crate::limits::Limiter;
 use crate::service::accounts::{Accounts, IssuedKey};
 use crate::service::auth::Authenticator;
 use crate::service::reaper;
 use crate::service::synthesis::SynthesisService;
+use crate::store::postgres::{PgPoolSettings, PostgresStore};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{NewUser, Store};
 
-/// Opens the configured database (creating an SQLite file when missing).
-pub async fn open_store(settings: &Settings) -> anyhow::Result<SqliteStore> {
+/// The configured database, before it is handed to the services as a [`Store`].
+#[derive(Clone)]
+pub enum Database {
+    /// The embedded default.
+    Sqlite(SqliteStore),
+    /// The scale-out backend.
+    Postgres(PostgresStore),
+}
+
+impl Database {
+    /// Applies pending migrations (safe from several nodes at once on PostgreSQL).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Database::Sqlite(store) => store.migrate().await,
+            Database::Postgres(store) => store.migrate().await,
+        }
+        .context("applying database migrations")
+    }
+
+    /// Names of embedded migrations the database has not applied, oldest first.
+    pub async fn pending_migrations(&self) -> anyhow::Result<Vec<String>> {
+        match self {
+            Database::Sqlite(store) => store.pending_migrations().await,
+            Database::Postgres(store) => store.pending_migrations().await,
+        }
+        .context("reading the applied database migrations")
+    }
+
+    /// Fails, naming the first missing migration, unless the schema is current.
+    pub async fn require_current_schema(&self) -> anyhow::Result<()> {
+        match self.pending_migrations().await?.first() {
+            None => Ok(()),
+            Some(first) => anyhow::bail!(
+                "database schema is behind: migration {first} has not been applied; run odeadev-tts migrate"
+            ),
+        }
+    }
+
+    /// The store the services use.
+    pub fn into_store(self) -> Arc<dyn Store> {
+        match self {
+            Database::Sqlite(store) => Arc::new(store),
+            Database::Postgres(store) => Arc::new(store),
+        }
+    }
+}
+
+/// Opens the configured database (creating an SQLite file when missing). Does not migrate.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Database> {
     match &settings.database {
         DatabaseSettings::Sqlite { path } => SqliteStore::open(path, settings.db_max_connections)
             .await
+            .map(Database::Sqlite)
             .with_context(|| format!("cannot open SQLite database {}", path.display())),
-        DatabaseSettings::Postgres { .. } => {
-            anyhow::bail!("invalid setting DATABASE_URL: PostgreSQL is not supported by this build yet; use sqlite://")
+        DatabaseSettings::Postgres { url } => {
+            let pool = PgPoolSettings {
+                max_connections: settings.db_max_connections,
+                acquire_timeout: settings.db_acquire_timeout,
+                statement_timeout: settings.db_statement_timeout,
+            };
+            // The URL is not in the message: it may hold a password.
+            PostgresStore::open(url, pool)
+                .await
+                .map(Database::Postgres)
+                .context("cannot connect to the PostgreSQL database in DATABASE_URL")
         }
     }
 }
 
 /// Applies pending migrations.
-pub async fn migrate(store: &SqliteStore) -> anyhow::Result<()> {
-    store
-        .migrate()
-        .await
-        .context("applying database migrations")
+pub async fn migrate(database: &Database) -> anyhow::Result<()> {
+    database.migrate().await
+}
+
+/// What [`Application::build_with`] does about the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SchemaPolicy {
+    /// Apply pending migrations first (the default `serve`).
+    #[default]
+    Migrate,
+    /// Refuse to start unless every migration is applied (`serve --no-migrate`).
+    RequireCurrent,
 }
 
 /// The key pepper: from settings, else kept in the database (embedded set-up).
@@ -63,9 +129,9 @@ pub async fn create_admin(
     email: &str,
 ) -> anyhow::Result<(User, IssuedKey)> {
     use crate::http::routes::users::{validate_email, validate_name};
-    let store = open_store(settings).await?;
-    migrate(&store).await?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let database = open_store(settings).await?;
+    migrate(&database).await?;
+    let store = database.into_store();
     let pepper = key_pepper(settings, store.as_ref()).await?;
     let accounts = Accounts::new(store.clone(), Authenticator::new(store, pepper));
     let user = NewUser {
@@ -111,11 +177,25 @@ pub struct Application {
 impl Application {
     /// Opens and migrates the database, builds engines and services, binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let store = open_store(&settings).await?;
-        migrate(&store).await?;
-        let store: Arc<dyn Store> = Arc::new(store);
+        Application::build_with(settings, SchemaPolicy::Migrate).await
+    }
+
+    /// As [`Application::build`], with a choice about pending migrations.
+    pub async fn build_with(
+        settings: Settings,
+        schema: SchemaPolicy,
+    ) -> anyhow::Result<Application> {
+        let database = open_store(&settings).await?;
+        match schema {
+            SchemaPolicy::Migrate => migrate(&database).await?,
+            SchemaPolicy::RequireCurrent => database.require_current_schema().await?,
+        }
+        let store = database.into_store();
         let pepper = key_pepper(&settings, store.as_ref()).await?;
-        let auth = Authenticator::new(store.clone(), pepper);
+        let limits = Limiter::from_settings(&settings.limits)
+            .map_err(|e| anyhow::anyhow!("invalid setting REDIS_URL: {e}"))?;
+        tracing::info!(backend = limits.backend_name(), "rate limits");
+        let auth = Authenticator::new(store.clone(), pepper).with_limiter(limits.clone());
         let state = AppState {
             accounts: Accounts::new(store.clone(), auth.clone()),
             synthesis: SynthesisService::new(
@@ -123,9 +203,12 @@ impl Application {
                 engines(&settings).await?,
                 settings.lease,
                 settings.default_voice.clone(),
+                limits.clone(),
             ),
+            limits,
             auth,
             store,
+            openai_voices: Arc::new(settings.openai_voices.iter().cloned().collect()),
         };
         let listener = TcpListener::bind(settings.bind)
             .await
@@ -152,6 +235,8 @@ impl Application {
             self.settings.reap_interval,
         ));
         let app = router(self.state);
+        // Connect info gives the peer address to the per-client limits.
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await;

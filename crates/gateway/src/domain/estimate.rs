@@ -37,6 +37,6 @@ mod tests {
         let p = SpeechText::parse("abc<#2#>def").unwrap();
         assert_eq!(estimate_ms(&p, 1.0), 600 + 2000 + 1000);
         let d = SpeechText::parse("in 2024!").unwrap();
-        assert_eq!(estimate_ms(&d, 1.0), (3 + 5 * 8) * 100 + 1000);
+        assert_eq!(estimate_ms(&d, 1.0), (4 + 4 * 8) * 100 + 1000);
     }
 }

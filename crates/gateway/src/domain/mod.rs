@@ -3,7 +3,9 @@
 
 pub mod api_key;
 pub mod estimate;
+pub mod openai;
 pub mod options;
 pub mod plan;
+pub mod rate;
 pub mod records;
 pub mod text;

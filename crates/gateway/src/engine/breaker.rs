@@ -34,6 +34,16 @@ impl CircuitBreaker {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// A permit for one call, or `None` while the breaker refuses calls. A permit dropped
+    /// without an outcome (its caller went away) counts as neutral, so an abandoned
+    /// half-open trial never wedges the breaker.
+    pub fn permit(&self) -> Option<Permit<'_>> {
+        self.try_acquire().then_some(Permit {
+            breaker: self,
+            settled: false,
+        })
+    }
+
     /// Whether a call may go ahead now. In half-open state only one trial call is allowed.
     pub fn try_acquire(&self) -> bool {
         let mut state = self.lock();
@@ -98,6 +108,41 @@ impl CircuitBreaker {
     }
 }
 
+/// One admitted call; record its outcome with [`Permit::success`], [`Permit::failure`] or
+/// [`Permit::neutral`].
+pub struct Permit<'a> {
+    breaker: &'a CircuitBreaker,
+    settled: bool,
+}
+
+impl Permit<'_> {
+    /// The call succeeded.
+    pub fn success(mut self) {
+        self.settled = true;
+        self.breaker.record_success();
+    }
+
+    /// The call failed in a way that says the engine is unhealthy.
+    pub fn failure(mut self) {
+        self.settled = true;
+        self.breaker.record_failure();
+    }
+
+    /// The call ended without saying anything about the engine's health.
+    pub fn neutral(mut self) {
+        self.settled = true;
+        self.breaker.record_neutral();
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.breaker.record_neutral();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +175,21 @@ mod tests {
         assert!(b.try_acquire());
         b.record_failure();
         assert_eq!(b.state_name(), "open");
+    }
+
+    #[test]
+    fn an_abandoned_trial_frees_the_half_open_slot() {
+        let b = CircuitBreaker::new(1, Duration::from_millis(5));
+        b.record_failure();
+        std::thread::sleep(Duration::from_millis(10));
+        let trial = b.permit();
+        assert!(trial.is_some());
+        assert!(b.permit().is_none());
+        drop(trial);
+        assert!(
+            b.permit().is_some(),
+            "a dropped trial lets the next call try"
+        );
     }
 
     #[test]

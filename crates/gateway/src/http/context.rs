@@ -98,7 +98,9 @@ pub async fn request_context(mut request: Request, next: Next) -> Response {
         .extensions()
         .get::<ErrorCause>()
         .map(|c| c.0.as_str());
-    let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let elapsed = started.elapsed().as_secs_f64();
+    crate::metrics::http_request(&route, method.as_str(), status, elapsed);
+    let duration_ms = elapsed * 1000.0;
     if status >= 500 {
         tracing::error!(request_id = %id, %method, route, status, duration_ms, user_id = fields.user_id, key_prefix = fields.key_prefix, engine = fields.engine, engine_ms = fields.engine_ms, audio_ms = fields.audio_ms, cause, "request failed");
     } else {

@@ -1,11 +1,13 @@
 //! Turns [`ApiError`] into the one error body: `{"detail","code","request_id"}`.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::context::current_request_id;
 use crate::error::ApiError;
+use crate::limits::RateDecision;
+use crate::service::synthesis::SynthesisError;
 
 /// The error body every non-2xx response carries.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -45,6 +47,27 @@ impl IntoResponse for ApiError {
                 .extensions_mut()
                 .insert(ErrorCause(cause.to_string()));
         }
+        response
+    }
+}
+
+/// Adds `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (whole seconds until
+/// the allowance is whole again) for a rate state, if there is one.
+pub fn add_rate_limit_headers(headers: &mut HeaderMap, rate: Option<&RateDecision>) {
+    let Some(rate) = rate else { return };
+    for (name, value) in [
+        ("ratelimit-limit", u64::from(rate.limit)),
+        ("ratelimit-remaining", u64::from(rate.remaining)),
+        ("ratelimit-reset", rate.reset_secs()),
+    ] {
+        headers.insert(name, HeaderValue::from(value));
+    }
+}
+
+impl IntoResponse for SynthesisError {
+    fn into_response(self) -> Response {
+        let mut response = self.error.into_response();
+        add_rate_limit_headers(response.headers_mut(), self.rate_limit.as_ref());
         response
     }
 }

@@ -1,8 +1,10 @@
 //! Extractors with our error body: JSON bodies and query strings whose errors name the field,
 //! numeric path ids, and the authenticated caller.
 
+use std::net::SocketAddr;
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
@@ -99,8 +101,28 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     }
 }
 
-/// Any active user.
+/// Any active user. Throttles addresses that fail authentication too often and, outside
+/// synthesis routes (marked with [`SynthesisRoute`]), spends one request of the user's general
+/// rate limit; synthesis routes are limited by the synthesis service instead.
 pub struct Authed(pub Principal);
+
+/// Marks a route whose limits the synthesis service applies (added as a route extension).
+#[derive(Debug, Clone, Copy)]
+pub struct SynthesisRoute;
+
+/// The client's address: the TCP peer, or what trusted proxies say it is.
+fn client_ip(parts: &Parts, state: &AppState) -> Option<std::net::IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    let forwarded = parts
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    state.limits.client_ip(peer, forwarded)
+}
 
 /// An active admin.
 pub struct Admin(pub Principal);
@@ -118,7 +140,7 @@ impl FromRequestParts<AppState> for Authed {
             .and_then(|v| v.to_str().ok());
         let principal = state
             .auth
-            .authenticate(header)
+            .authenticate_from(header, client_ip(parts, state))
             .await?
             .map_err(|failure| ApiError::Unauthorized(failure.detail()))?;
         if let Some(log) = parts.extensions.get::<RequestLog>() {
@@ -129,6 +151,9 @@ impl FromRequestParts<AppState> for Authed {
         }
         if !principal.user.is_active {
             return Err(ApiError::Forbidden("user is inactive"));
+        }
+        if parts.extensions.get::<SynthesisRoute>().is_none() {
+            state.limits.check_general(principal.user.id).await?;
         }
         Ok(Authed(principal))
     }

@@ -4,15 +4,17 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod routes;
+pub mod stream_body;
 pub mod views;
 
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post, put};
-use axum::Router;
+use axum::{Extension, Router};
 
 use crate::error::ApiError;
+use crate::limits::Limiter;
 use crate::service::accounts::Accounts;
 use crate::service::auth::Authenticator;
 use crate::service::synthesis::SynthesisService;
@@ -32,6 +34,10 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Speech with metering.
     pub synthesis: SynthesisService,
+    /// Rate, concurrency and failed-authentication limits.
+    pub limits: Limiter,
+    /// Operator overrides of OpenAI voice names → our voices.
+    pub openai_voices: Arc<std::collections::HashMap<String, String>>,
 }
 
 async fn not_found() -> ApiError {
@@ -42,9 +48,11 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// The whole router.
+/// The whole router. Synthesis routes carry [`SynthesisRoute`]: their limits are the
+/// synthesis service's, not the general per-user limit.
 pub fn router(state: AppState) -> Router {
-    use routes::{account, cloning, health, keys, tts, users, voices};
+    use extract::SynthesisRoute;
+    use routes::{account, cloning, health, keys, openai, tts, users, voices};
     Router::new()
         .route("/health", get(health::health))
         .route(
@@ -74,8 +82,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/me", get(account::get_me))
         .route("/v1/usage", get(account::list_usage))
         .route("/v1/usage/stats", get(account::usage_stats))
-        .route("/v1/tts", post(tts::create_speech))
-        .route("/v2/tts", post(tts::stream_speech))
+        .route(
+            "/v1/tts",
+            post(tts::create_speech).layer(Extension(SynthesisRoute)),
+        )
+        .route(
+            "/v2/tts",
+            post(tts::stream_speech).layer(Extension(SynthesisRoute)),
+        )
+        .route(
+            "/v1/audio/speech",
+            post(openai::create_speech).layer(Extension(SynthesisRoute)),
+        )
+        .route("/v1/models", get(openai::list_models))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))

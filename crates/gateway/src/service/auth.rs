@@ -1,6 +1,11 @@
 //! Authenticates `Authorization: Bearer <key>`: shape and checksum first (no database work for
 //! garbage), then one indexed lookup by keyed hash and a constant-time comparison.
+//!
+//! An address that keeps failing is throttled before any of that: after
+//! `ODEADEV_AUTH_FAILURES_PER_MINUTE` failures its attempts get 429 until its allowance comes
+//! back. Only failures count; a caller with a good key is never slowed by its own successes.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +15,7 @@ use crate::domain::api_key;
 use crate::domain::plan::Role;
 use crate::domain::records::User;
 use crate::error::ApiError;
+use crate::limits::Limiter;
 use crate::store::Store;
 
 /// Last-used times are refreshed at most this often per key, to keep reads read-only.
@@ -70,6 +76,7 @@ impl AuthFailure {
 pub struct Authenticator {
     store: Arc<dyn Store>,
     pepper: Arc<[u8]>,
+    limiter: Option<Limiter>,
 }
 
 impl Authenticator {
@@ -78,7 +85,34 @@ impl Authenticator {
         Authenticator {
             store,
             pepper: pepper.into(),
+            limiter: None,
         }
+    }
+
+    /// The same, throttling addresses that fail too often (see the module docs).
+    pub fn with_limiter(self, limiter: Limiter) -> Authenticator {
+        Authenticator {
+            limiter: Some(limiter),
+            ..self
+        }
+    }
+
+    /// Authenticates a request from `client`: refuses a throttled address with 429 before any
+    /// database work, and counts failures against the address.
+    pub async fn authenticate_from(
+        &self,
+        header: Option<&str>,
+        client: Option<IpAddr>,
+    ) -> Result<Result<Principal, AuthFailure>, ApiError> {
+        let Some(limiter) = &self.limiter else {
+            return self.authenticate(header).await;
+        };
+        limiter.check_auth_allowed(client).await?;
+        let outcome = self.authenticate(header).await?;
+        if outcome.is_err() {
+            limiter.auth_failed(client).await;
+        }
+        Ok(outcome)
     }
 
     /// Hash of a key as stored.

@@ -14,6 +14,7 @@ pub async fn reap_once(store: &dyn Store) -> u64 {
     match store.reap_expired(Utc::now()).await {
         Ok(0) => 0,
         Ok(n) => {
+            crate::metrics::reservations_reaped(n);
             tracing::warn!(reaped = n, "released expired reservations");
             n
         }

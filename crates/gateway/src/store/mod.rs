@@ -3,6 +3,8 @@
 //! Quota arithmetic happens in the database with conditional updates, never as
 //! read-modify-write in application memory, so it holds across any number of nodes.
 
+pub mod postgres;
+pub mod schema;
 pub mod sqlite;
 
 use async_trait::async_trait;

@@ -20,6 +20,93 @@ pub struct TestApp {
     pub sim: SimHandle,
     _dir: tempfile::TempDir,
     _server: tokio::task::JoinHandle<()>,
+    // Last, so the database goes after everything that uses it.
+    _db: Option<PgTestDatabase>,
+}
+
+/// `TEST_DATABASE_URL`, when set: tests then use a fresh PostgreSQL database each.
+pub fn test_database_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// A fresh PostgreSQL database on the `TEST_DATABASE_URL` server, dropped (best effort, even
+/// with connections still open, in the background so tests stay fast) when this guard is
+/// dropped. Databases a run left behind are swept by the next run after an hour.
+pub struct PgTestDatabase {
+    /// URL of the new database.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl PgTestDatabase {
+    pub async fn create(admin_url: &str) -> PgTestDatabase {
+        use sqlx::{Connection, Executor};
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let name = format!("odeadev_test_{now}_{:08x}", rand::random::<u32>());
+        let mut conn = sqlx::PgConnection::connect(admin_url)
+            .await
+            .expect("TEST_DATABASE_URL: cannot connect");
+        static SWEPT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SWEPT.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            sweep_stale_databases(&mut conn, now.saturating_sub(3_600)).await;
+        }
+        conn.execute(format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let _ = conn.close().await;
+        let mut url = url::Url::parse(admin_url).unwrap();
+        url.set_path(&format!("/{name}"));
+        PgTestDatabase {
+            url: url.to_string(),
+            admin_url: admin_url.to_string(),
+            name,
+        }
+    }
+}
+
+/// Drops test databases created before `before` (seconds since the epoch, from the name).
+async fn sweep_stale_databases(conn: &mut sqlx::PgConnection, before: u64) {
+    use sqlx::Executor;
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT datname FROM pg_database WHERE datname LIKE 'odeadev\\_test\\_%'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap_or_default();
+    for (name,) in names {
+        let created = name.split('_').nth(2).and_then(|t| t.parse::<u64>().ok());
+        if created.is_some_and(|t| t < before) {
+            let _ = conn
+                .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                .await;
+        }
+    }
+}
+
+impl Drop for PgTestDatabase {
+    fn drop(&mut self) {
+        use sqlx::{Connection, Executor};
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs inside the test's runtime: do the async work on a thread of its own, and
+        // do not wait for it (a drop costs about a second of checkpointing).
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await.ok()?;
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                conn.execute(sql.as_str()).await.ok()?;
+                conn.close().await.ok()
+            })
+        });
+    }
 }
 
 /// Extra settings for one test.
@@ -46,12 +133,16 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     }))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let db_path = dir.path().join("test.db");
+    let pg = match test_database_url() {
+        Some(admin_url) => Some(PgTestDatabase::create(&admin_url).await),
+        None => None,
+    };
+    let database_url = match &pg {
+        Some(db) => db.url.clone(),
+        None => format!("sqlite://{}", dir.path().join("test.db").display()),
+    };
     let mut env: HashMap<String, String> = HashMap::new();
-    env.insert(
-        "DATABASE_URL".into(),
-        format!("sqlite://{}", db_path.display()),
-    );
+    env.insert("DATABASE_URL".into(), database_url);
     env.insert("ODEADEV_BIND".into(), "127.0.0.1:0".into());
     if !options.no_minimax {
         env.insert("MINIMAX_API_KEY".into(), SIM_KEY.into());
@@ -80,6 +171,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         sim,
         _dir: dir,
         _server: server,
+        _db: pg,
     }
 }
 

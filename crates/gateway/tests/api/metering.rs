@@ -46,6 +46,15 @@ async fn concurrent_requests_never_pass_the_quota_and_books_balance() {
     let (id, key) = app.create_user("enterprise").await;
     // Each request reserves 100 ms × 40 + 1 s = 5 s and is billed 60 ms × 40 = 2.4 s.
     app.set_quota(id, 30.0).await;
+    // All 24 at once: past the plan's 10 concurrent requests, so lift it for this user.
+    let r = app
+        .patch(
+            &format!("/admin/users/{id}"),
+            &app.admin_key,
+            &json!({"max_streams": 100, "rpm_limit": 1000}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
     let text = "abcdefghij".repeat(4);
     let mut tasks = Vec::new();
     for _ in 0..24 {

@@ -164,7 +164,11 @@ async fn settled_record(app: &TestApp, key: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let usage = app.usage(key).await;
-        assert_eq!(usage.len(), 1, "expected exactly one usage record: {usage:?}");
+        assert_eq!(
+            usage.len(),
+            1,
+            "expected exactly one usage record: {usage:?}"
+        );
         if usage[0]["status"] != "pending" {
             return usage[0].clone();
         }
@@ -182,7 +186,13 @@ async fn settled_record(app: &TestApp, key: &str) -> Value {
 fn assert_no_upstream_leak(text: &str, extra: &[&str]) {
     assert!(!text.contains(SIM_KEY), "upstream key leaked: {text}");
     let lower = text.to_lowercase();
-    for word in ["trace", "minimax status", "status_msg", "base_resp", "sim-secret"] {
+    for word in [
+        "trace",
+        "minimax status",
+        "status_msg",
+        "base_resp",
+        "sim-secret",
+    ] {
         assert!(!lower.contains(word), "'{word}' leaked: {text}");
     }
     for s in extra {
@@ -270,7 +280,11 @@ async fn assert_clean_failure(app: &TestApp, fault: Value, expect: Failure<'_>) 
     );
     let record = settled_record(app, &key).await;
     assert_eq!(record["status"], "error", "fault {fault}: {record}");
-    assert_eq!(record["request_id"], rid.as_str(), "fault {fault}: {record}");
+    assert_eq!(
+        record["request_id"],
+        rid.as_str(),
+        "fault {fault}: {record}"
+    );
     assert!(
         close(num(&record, "audio_seconds"), 0.0),
         "fault {fault}: {record}"
@@ -278,6 +292,9 @@ async fn assert_clean_failure(app: &TestApp, fault: Value, expect: Failure<'_>) 
     assert_no_upstream_leak(&record_text(&record), expect.forbidden);
     body
 }
+
+/// Acceptable (status, code) pairs of a failure.
+type Statuses = &'static [(u16, &'static str)];
 
 const UPSTREAM_FAILED: &[(u16, &str)] = &[(502, "upstream_error")];
 const ENGINE_UNAVAILABLE: &[(u16, &str)] = &[(503, "engine_unavailable")];
@@ -287,8 +304,7 @@ const ENGINE_UNAVAILABLE: &[(u16, &str)] = &[(503, "engine_unavailable")];
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_minimax_synthesis_bills_exactly_the_reported_audio_length_and_returns_the_sims_audio()
-{
+async fn a_minimax_synthesis_bills_exactly_the_reported_audio_length_and_returns_the_sims_audio() {
     let app = spawn_app().await;
     let (_, key) = app.create_user("enterprise").await;
     let text = "Billing follows the length that MiniMax reports.";
@@ -303,7 +319,11 @@ async fn a_minimax_synthesis_bills_exactly_the_reported_audio_length_and_returns
     let sim_secs = sim_ms as f64 / 1000.0;
     assert!(sim_ms > 0);
 
-    assert_eq!(audio.len(), sim_audio.len(), "audio length differs from the sim's");
+    assert_eq!(
+        audio.len(),
+        sim_audio.len(),
+        "audio length differs from the sim's"
+    );
     assert!(audio == sim_audio, "audio bytes differ from the sim's");
     assert!(close(num(&body, "duration_seconds"), sim_secs), "{body}");
     assert!(close(num(&body, "billed_seconds"), sim_secs), "{body}");
@@ -325,7 +345,11 @@ async fn a_minimax_synthesis_bills_exactly_the_reported_audio_length_and_returns
     assert_eq!(usage.len(), 1, "{usage:?}");
     assert_eq!(usage[0]["status"], "success");
     assert_eq!(usage[0]["engine"], "minimax");
-    assert!(close(num(&usage[0], "audio_seconds"), sim_secs), "{}", usage[0]);
+    assert!(
+        close(num(&usage[0], "audio_seconds"), sim_secs),
+        "{}",
+        usage[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,7 +373,11 @@ async fn a_shorter_reported_audio_length_is_what_gets_billed() {
     let usage = app.usage(&key).await;
     assert_eq!(usage.len(), 1);
     assert_eq!(usage[0]["status"], "success");
-    assert!(close(num(&usage[0], "audio_seconds"), 1.234), "{}", usage[0]);
+    assert!(
+        close(num(&usage[0], "audio_seconds"), 1.234),
+        "{}",
+        usage[0]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,7 +402,11 @@ async fn a_reported_length_above_the_reservation_is_billed_at_the_reservation() 
     let usage = app.usage(&key).await;
     assert_eq!(usage.len(), 1);
     assert_eq!(usage[0]["status"], "success");
-    assert!(close(num(&usage[0], "audio_seconds"), estimate), "{}", usage[0]);
+    assert!(
+        close(num(&usage[0], "audio_seconds"), estimate),
+        "{}",
+        usage[0]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,7 +458,10 @@ async fn the_forwarded_request_carries_our_key_the_engine_voice_id_and_the_text_
     assert_eq!(body["voice_setting"]["voice_id"], "male-qn-qingse");
     assert_eq!(body["text"], text);
     assert_eq!(body["model"], "speech-02-hd");
-    assert!(close(body["voice_setting"]["speed"].as_f64().unwrap(), 1.5), "{body}");
+    assert!(
+        close(body["voice_setting"]["speed"].as_f64().unwrap(), 1.5),
+        "{body}"
+    );
     assert_eq!(body["voice_setting"]["pitch"], -3);
     assert_eq!(body["stream"], false);
     assert_eq!(body["output_format"], "hex");
@@ -442,10 +477,7 @@ async fn the_group_id_query_is_sent_only_when_configured() {
     let response = app.post_tts(&key, &speak("Group id please.")).await;
     assert_eq!(response.status(), 200);
     let requests = app.sim_requests().await;
-    let r = requests
-        .iter()
-        .find(|r| r["path"] == "/v1/t2a_v2")
-        .unwrap();
+    let r = requests.iter().find(|r| r["path"] == "/v1/t2a_v2").unwrap();
     assert_eq!(r["query"], "GroupId=12345", "{r}");
 }
 
@@ -733,6 +765,29 @@ async fn the_circuit_breaker_opens_after_consecutive_failures_and_stops_calling_
     assert!(usage.iter().all(|u| u["status"] == "error"), "{usage:?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_cooldown_one_trial_request_reaches_minimax_and_its_success_closes_the_breaker() {
+    let app = app_with(&[
+        ("MINIMAX_MAX_RETRIES", "0"),
+        ("MINIMAX_BREAKER_FAILURES", "1"),
+        ("MINIMAX_BREAKER_COOLDOWN_MS", "200"),
+    ])
+    .await;
+    let (_, key) = app.create_user("enterprise").await;
+    app.fault(json!({"kind": "http_status", "status": 500}))
+        .await;
+    error_body(app.post_tts(&key, &speak("Failing once.")).await, 502).await;
+    error_body(app.post_tts(&key, &speak("Refused at once.")).await, 503).await;
+    assert_eq!(app.sim_t2a_count().await, 1);
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = app.post_tts(&key, &speak("The trial call.")).await;
+    assert_eq!(r.status(), 200, "the half-open trial was refused");
+    let r = app.post_tts(&key, &speak("Closed again.")).await;
+    assert_eq!(r.status(), 200, "a successful trial must close the breaker");
+    assert_eq!(app.sim_t2a_count().await, 3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 6.–9. Streaming
 // ---------------------------------------------------------------------------------------------
@@ -761,7 +816,10 @@ async fn streamed_audio_is_byte_exact_with_minimax_and_billed_at_the_reported_le
     let (streamed, stream_ms, events) = sim_streamed_audio(&app, &upstream).await;
     let (full, full_ms) = sim_full_audio(&app, &upstream).await;
     assert!(events > 1, "the test needs several chunks, got {events}");
-    assert!(streamed == full, "the sim's streamed and whole audio differ");
+    assert!(
+        streamed == full,
+        "the sim's streamed and whole audio differ"
+    );
     assert_eq!(stream_ms, full_ms);
     assert_eq!(
         audio.len(),
@@ -913,7 +971,11 @@ async fn a_stream_cut_by_minimax_aborts_the_response_and_charges_nothing() {
     app.fault(json!({"kind": "stream_cut", "after_chunks": 2}))
         .await;
     let response = app.post("/v2/tts", &key, &speak(text)).await;
-    assert_eq!(response.status(), 200, "audio had started: headers were sent");
+    assert_eq!(
+        response.status(),
+        200,
+        "audio had started: headers were sent"
+    );
     let (received, broken) = read_all(response).await;
 
     let upstream = last_upstream_body(&app).await;
@@ -971,6 +1033,155 @@ async fn a_stream_error_before_any_audio_answers_a_proper_error_status() {
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_failures_before_any_audio_answer_the_same_statuses_as_v1() {
+    let app = app_with(&[
+        ("MINIMAX_TIMEOUT_MS", "500"),
+        ("MINIMAX_MAX_RETRIES", "0"),
+        ("MINIMAX_BREAKER_FAILURES", "1000"),
+        ("MINIMAX_MAX_RESPONSE_BYTES", "100000"),
+    ])
+    .await;
+    let cases: [(Value, Statuses, &[&str]); 6] = [
+        (
+            json!({"kind": "http_status", "status": 500}),
+            UPSTREAM_FAILED,
+            &["simulated upstream failure"],
+        ),
+        (
+            json!({"kind": "business_error", "code": 1008}),
+            ENGINE_UNAVAILABLE,
+            &["insufficient balance", "1008"],
+        ),
+        (
+            json!({"kind": "business_error", "code": 2013}),
+            &[(422, "validation_error")],
+            &["invalid params", "2013"],
+        ),
+        (json!({"kind": "malformed_json"}), UPSTREAM_FAILED, &[]),
+        (
+            json!({"kind": "oversized", "bytes": 400_000}),
+            UPSTREAM_FAILED,
+            &["larger than"],
+        ),
+        (json!({"kind": "hang"}), &[(504, "upstream_timeout")], &[]),
+    ];
+    for (fault, status, forbidden) in cases {
+        let started = Instant::now();
+        assert_clean_failure(
+            &app,
+            fault,
+            Failure {
+                path: "/v2/tts",
+                status,
+                attempts: 1,
+                forbidden,
+            },
+        )
+        .await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streamed_length_above_the_reservation_is_billed_at_the_reservation() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_user("enterprise").await;
+    let text = "The final event claims ten minutes of audio.";
+    let estimate = plain_estimate_secs(text);
+    app.fault(json!({"kind": "audio_length", "audio_length_ms": 600_000}))
+        .await;
+    let response = app.post("/v2/tts", &key, &speak(text)).await;
+    assert_eq!(response.status(), 200);
+    let (_, broken) = read_all(response).await;
+    assert!(!broken);
+    let record = settled_record(&app, &key).await;
+    assert_eq!(record["status"], "success", "{record}");
+    assert!(close(num(&record, "audio_seconds"), estimate), "{record}");
+    let me = app.me(&key).await;
+    assert!(close(num(&me, "used_seconds"), estimate), "{me}");
+    assert!(close(num(&me, "reserved_seconds"), 0.0), "{me}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_leaving_before_the_first_streamed_audio_still_has_its_request_settled() {
+    // The upstream call gives up after 1 s; the reservation must be settled then, not when
+    // the 300 s lease runs out.
+    let app = app_with(&[
+        ("MINIMAX_TIMEOUT_MS", "1000"),
+        ("MINIMAX_MAX_RETRIES", "0"),
+        ("MINIMAX_BREAKER_FAILURES", "1000"),
+    ])
+    .await;
+    let (_, key) = app.create_user("enterprise").await;
+    app.fault(json!({"kind": "hang"})).await;
+    let gave_up = app
+        .client
+        .post(app.url("/v2/tts"))
+        .bearer_auth(&key)
+        .json(&speak("Nobody waits for this one."))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the hung stream answered: {gave_up:?}");
+
+    let record = settled_record(&app, &key).await;
+    assert!(
+        record["status"] == "error" || record["status"] == "cancelled",
+        "{record}"
+    );
+    assert!(close(num(&record, "audio_seconds"), 0.0), "{record}");
+    let me = app.me(&key).await;
+    assert!(close(num(&me, "used_seconds"), 0.0), "{me}");
+    assert!(
+        close(num(&me, "reserved_seconds"), 0.0),
+        "reservation still held: {me}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_open_trial_abandoned_by_its_client_does_not_wedge_the_breaker() {
+    let app = app_with(&[
+        ("MINIMAX_TIMEOUT_MS", "500"),
+        ("MINIMAX_MAX_RETRIES", "0"),
+        ("MINIMAX_BREAKER_FAILURES", "1"),
+        ("MINIMAX_BREAKER_COOLDOWN_MS", "100"),
+    ])
+    .await;
+    let (_, key) = app.create_user("enterprise").await;
+    app.fault(json!({"kind": "http_status", "status": 500}))
+        .await;
+    error_body(app.post_tts(&key, &speak("Opens the breaker.")).await, 502).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // The half-open trial is a stream whose client leaves before any audio.
+    app.fault(json!({"kind": "hang"})).await;
+    let gave_up = app
+        .client
+        .post(app.url("/v2/tts"))
+        .bearer_auth(&key)
+        .json(&speak("The abandoned trial."))
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the hung stream answered: {gave_up:?}");
+    assert_eq!(
+        app.sim_t2a_count().await,
+        2,
+        "the trial did not reach MiniMax"
+    );
+
+    // Well past the upstream timeout and the cooldown, MiniMax must be tried again.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let r = app.post_tts(&key, &speak("Is anyone there?")).await;
+    assert_eq!(
+        r.status(),
+        200,
+        "the breaker stayed half-open with a trial nobody will ever finish"
+    );
+    assert_eq!(app.sim_t2a_count().await, 3);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 10. MiniMax not configured
 // ---------------------------------------------------------------------------------------------
@@ -984,7 +1195,10 @@ async fn without_a_minimax_key_minimax_voices_answer_503_and_are_listed_unavaila
     .await;
     let (_, key) = app.create_user("enterprise").await;
     let r = app
-        .post_tts(&key, &json!({"text": "Hello there.", "voice_name": "marcus"}))
+        .post_tts(
+            &key,
+            &json!({"text": "Hello there.", "voice_name": "marcus"}),
+        )
         .await;
     let body = error_body(r, 503).await;
     assert_eq!(body["code"], "engine_unavailable");

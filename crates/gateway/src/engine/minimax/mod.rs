@@ -91,17 +91,17 @@ impl MinimaxEngine {
         let budget = self.settings.timeout * (self.settings.max_retries + 1);
         let mut tries = 0;
         loop {
-            if !self.breaker.try_acquire() {
+            let Some(permit) = self.breaker.permit() else {
                 return Err(EngineError::CircuitOpen);
-            }
+            };
             tries += 1;
             let result = attempt().await;
             match &result {
-                Ok(_) => self.breaker.record_success(),
+                Ok(_) => permit.success(),
                 Err(EngineError::InvalidInput(_) | EngineError::UnknownVoice(_)) => {
-                    self.breaker.record_neutral()
+                    permit.neutral()
                 }
-                Err(_) => self.breaker.record_failure(),
+                Err(_) => permit.failure(),
             }
             match result {
                 Err(e) if e.is_retryable() && tries <= self.settings.max_retries => {

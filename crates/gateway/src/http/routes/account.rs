@@ -9,11 +9,19 @@ use utoipa::ToSchema;
 use super::{ListResponse, Paging};
 use crate::domain::records::UsageRecord;
 use crate::error::ApiError;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{Authed, QueryParams};
 use crate::http::views::{secs, UserResponse};
 use crate::http::AppState;
 
 /// The caller.
+#[utoipa::path(
+    get,
+    path = "/v1/me",
+    tag = "account",
+    responses((status = 200, body = UserResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get_me(Authed(me): Authed) -> Json<UserResponse> {
     Json(UserResponse::from(&me.user))
 }
@@ -70,6 +78,14 @@ impl From<&UsageRecord> for UsageRecordResponse {
 }
 
 /// The caller's usage records, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/usage",
+    tag = "account",
+    params(Paging),
+    responses((status = 200, description = "Own usage records, newest first", body = ListResponse<UsageRecordResponse>), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list_usage(
     State(state): State<AppState>,
     Authed(me): Authed,
@@ -105,6 +121,13 @@ pub struct UsageStatsResponse {
 }
 
 /// The caller's usage totals.
+#[utoipa::path(
+    get,
+    path = "/v1/usage/stats",
+    tag = "account",
+    responses((status = 200, body = UsageStatsResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn usage_stats(
     State(state): State<AppState>,
     Authed(me): Authed,

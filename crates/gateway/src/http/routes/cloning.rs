@@ -9,6 +9,7 @@ use super::voices::validate_friendly_name;
 use crate::domain::options::{is_language_code, Gender};
 use crate::engine::CloneSample;
 use crate::error::ApiError;
+use crate::http::error::ErrorBody;
 use crate::http::extract::Admin;
 use crate::http::views::VoiceResponse;
 use crate::http::AppState;
@@ -16,6 +17,24 @@ use crate::service::cloning::{self, CloneRequest, MAX_SAMPLE_BYTES};
 
 /// Body limit of the clone route: the largest sample plus the form fields.
 pub const MAX_CLONE_BODY: usize = MAX_SAMPLE_BYTES + 64 * 1024;
+
+/// The multipart form of `POST /admin/voices/clone` (for the API document).
+#[derive(utoipa::ToSchema)]
+pub struct CloneVoiceForm {
+    /// The sample: mp3, m4a or wav, at most 20 MB, 10 s to 5 min.
+    #[schema(value_type = String, format = Binary)]
+    pub file: Vec<u8>,
+    /// Unique name clients will use: 1..=64 of `A-Z a-z 0-9 . _ -`.
+    pub friendly_name: String,
+    /// `en-US` form.
+    pub language: String,
+    /// Gender.
+    pub gender: Gender,
+    /// Description (≤ 500 characters).
+    pub description: Option<String>,
+    /// MiniMax voice id (8–256 characters, starts with a letter); generated when absent.
+    pub voice_id: Option<String>,
+}
 
 #[derive(Default)]
 struct Form {
@@ -46,9 +65,17 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
 }
 
 /// Clones a voice from an uploaded sample and registers it (`is_cloned: true`, with expiry).
+#[utoipa::path(
+    post,
+    path = "/admin/voices/clone",
+    tag = "admin",
+    request_body(content = CloneVoiceForm, content_type = "multipart/form-data"),
+    responses((status = 201, description = "Cloned and registered", body = VoiceResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody), (status = 409, description = "Name or voice id taken", body = ErrorBody), (status = 413, description = "Sample over 20 MB", body = ErrorBody), (status = 503, description = "MiniMax not configured or unavailable", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn clone_voice(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<VoiceResponse>), ApiError> {
     let mut form = read_form(multipart).await?;

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, IdPath, JsonBody};
 use crate::http::views::KeyResponse;
 use crate::http::AppState;
@@ -55,9 +56,18 @@ fn expiry(body: &CreateKeyRequest) -> Result<Option<DateTime<Utc>>, ApiError> {
 }
 
 /// Issues a named key to a user.
+#[utoipa::path(
+    post,
+    path = "/admin/users/{id}/keys",
+    tag = "admin",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = CreateKeyRequest,
+    responses((status = 201, description = "Issued; the key is shown only here", body = CreateKeyResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn create_key(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     IdPath(user_id): IdPath,
     JsonBody(body): JsonBody<CreateKeyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -82,9 +92,17 @@ pub async fn create_key(
 }
 
 /// Lists a user's keys (metadata only).
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}/keys",
+    tag = "admin",
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, description = "Key metadata, newest first", body = Vec<KeyResponse>), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list_keys(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     IdPath(user_id): IdPath,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
     state.store.get_user(user_id).await.map_err(|e| match e {
@@ -96,9 +114,17 @@ pub async fn list_keys(
 }
 
 /// Revokes a key; every later request with it is refused.
+#[utoipa::path(
+    delete,
+    path = "/admin/keys/{key_id}",
+    tag = "admin",
+    params(("key_id" = String, Path, description = "Key id")),
+    responses((status = 200, description = "Revoked", body = KeyResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 404, description = "No such key", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     Path(key_id): Path<String>,
 ) -> Result<Json<KeyResponse>, ApiError> {
     if uuid::Uuid::parse_str(&key_id).is_err() {

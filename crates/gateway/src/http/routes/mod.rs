@@ -4,6 +4,7 @@ pub mod account;
 pub mod cloning;
 pub mod health;
 pub mod keys;
+pub mod openai;
 pub mod tts;
 pub mod users;
 pub mod voices;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// `limit`/`offset` paging for listings.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Paging {
     /// Rows per page, 1..=200 (default 50).

@@ -1,26 +1,28 @@
 //! Speech: `POST /v1/tts` (base64 in JSON, the original contract) and `POST /v2/tts` (the
 //! audio itself, streamed as it is produced; SSE on `Accept: text/event-stream`).
+//!
+//! Every answer from the synthesis service, success or refusal, carries the user's
+//! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` headers.
 
-use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use base64::Engine as _;
-use futures::StreamExt;
 use odeadev_audio::{AudioFormat, SUPPORTED_BITRATES, SUPPORTED_SAMPLE_RATES};
 use serde::{Deserialize, Serialize};
-use tokio_stream::wrappers::ReceiverStream;
 use utoipa::ToSchema;
 
 use crate::domain::options::{Emotion, Model, LANGUAGE_BOOSTS};
 use crate::domain::text::SpeechText;
 use crate::error::ApiError;
 use crate::http::context::{RequestId, RequestLog};
+use crate::http::error::add_rate_limit_headers;
 use crate::http::extract::{Authed, JsonBody};
+use crate::http::stream_body;
 use crate::http::views::secs;
 use crate::http::AppState;
-use crate::service::synthesis::{Frame, TtsParams};
+use crate::service::synthesis::{Frame, SynthesisError, TtsParams};
 
 /// Body of `POST /v1/tts` and `POST /v2/tts`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -161,7 +163,7 @@ pub async fn create_speech(
     Extension(request_id): Extension<RequestId>,
     Extension(log): Extension<RequestLog>,
     JsonBody(body): JsonBody<TtsRequest>,
-) -> Result<Json<TtsResponse>, ApiError> {
+) -> Result<Response, SynthesisError> {
     let params = body.into_params()?;
     let started = std::time::Instant::now();
     let spoken = state
@@ -173,7 +175,7 @@ pub async fn create_speech(
         f.engine_ms = Some(started.elapsed().as_millis() as u64);
         f.audio_ms = Some(spoken.billed_ms);
     });
-    Ok(Json(TtsResponse {
+    let mut response = Json(TtsResponse {
         audio_base64: base64::engine::general_purpose::STANDARD.encode(&spoken.audio),
         duration_seconds: secs(spoken.audio_ms as i64),
         sample_rate: spoken.sample_rate,
@@ -182,7 +184,10 @@ pub async fn create_speech(
         remaining_quota: secs(spoken.remaining_ms),
         billed_seconds: secs(spoken.billed_ms),
         format: spoken.format,
-    }))
+    })
+    .into_response();
+    add_rate_limit_headers(response.headers_mut(), spoken.rate_limit.as_ref());
+    Ok(response)
 }
 
 fn wants_sse(headers: &HeaderMap) -> bool {
@@ -200,13 +205,12 @@ pub async fn stream_speech(
     Extension(log): Extension<RequestLog>,
     headers: HeaderMap,
     JsonBody(body): JsonBody<TtsRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, SynthesisError> {
     let params = body.into_params()?;
     if params.format == AudioFormat::Wav {
-        return Err(ApiError::field(
-            "format",
-            "wav cannot be streamed; use mp3, pcm or flac",
-        ));
+        return Err(
+            ApiError::field("format", "wav cannot be streamed; use mp3, pcm or flac").into(),
+        );
     }
     let sse = wants_sse(&headers);
     let start = state
@@ -214,40 +218,34 @@ pub async fn stream_speech(
         .stream(&me, params, "/v2/tts", &request_id.0)
         .await?;
     log.update(|f| f.engine = Some(start.voice.provider.as_str()));
-    let frames = ReceiverStream::new(start.frames);
     let content_type = if sse {
         "text/event-stream"
     } else {
         start.format.content_type()
     };
     let body = if sse {
-        Body::from_stream(frames.map(|frame| match frame {
-            Ok(Frame::Audio(bytes)) => Ok(format!(
-                "event: audio\ndata: {{\"audio\":\"{}\"}}\n\n",
-                base64::engine::general_purpose::STANDARD.encode(&bytes)
-            )),
-            Ok(Frame::Done {
-                audio_ms,
-                billed_ms,
-                remaining_ms,
-            }) => Ok(format!(
-                "event: done\ndata: {}\n\n",
-                serde_json::json!({
-                    "duration_seconds": secs(audio_ms as i64),
-                    "billed_seconds": secs(billed_ms),
-                    "remaining_quota": secs(remaining_ms),
-                })
-            )),
-            Err(e) => Err(std::io::Error::other(e.to_string())),
-        }))
+        stream_body::events(start.frames, |frame| {
+            Some(match frame {
+                Frame::Audio(bytes) => format!(
+                    "event: audio\ndata: {{\"audio\":\"{}\"}}\n\n",
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                ),
+                Frame::Done {
+                    audio_ms,
+                    billed_ms,
+                    remaining_ms,
+                } => format!(
+                    "event: done\ndata: {}\n\n",
+                    serde_json::json!({
+                        "duration_seconds": secs(*audio_ms as i64),
+                        "billed_seconds": secs(*billed_ms),
+                        "remaining_quota": secs(*remaining_ms),
+                    })
+                ),
+            })
+        })
     } else {
-        Body::from_stream(frames.filter_map(|frame| async move {
-            match frame {
-                Ok(Frame::Audio(bytes)) => Some(Ok(bytes)),
-                Ok(Frame::Done { .. }) => None,
-                Err(e) => Some(Err(std::io::Error::other(e.to_string()))),
-            }
-        }))
+        stream_body::raw_audio(start.frames)
     };
     let mut response = Response::new(body);
     let h = response.headers_mut();
@@ -256,5 +254,6 @@ pub async fn stream_speech(
     if let Ok(v) = HeaderValue::from_str(&start.voice.friendly_name) {
         h.insert("x-voice-used", v);
     }
+    add_rate_limit_headers(h, start.rate_limit.as_ref());
     Ok(response.into_response())
 }

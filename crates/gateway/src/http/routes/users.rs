@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::{double_option, ListResponse, Paging};
 use crate::domain::plan::{Plan, Role};
 use crate::error::ApiError;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, IdPath, JsonBody, QueryParams};
 use crate::http::views::{KeyResponse, UserResponse};
 use crate::http::AppState;
@@ -72,9 +73,17 @@ pub fn validate_email(email: &str) -> Result<String, ApiError> {
 }
 
 /// Creates a user and their first key.
+#[utoipa::path(
+    post,
+    path = "/admin/users",
+    tag = "admin",
+    request_body = CreateUserRequest,
+    responses((status = 201, description = "Created; the key is shown only here", body = CreateUserResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody), (status = 409, description = "Email already used", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn create_user(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = NewUser {
@@ -98,6 +107,7 @@ pub async fn create_user(
 
 /// Filters of `GET /admin/users`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UserListQuery {
     /// Only this plan.
     pub plan: Option<Plan>,
@@ -110,9 +120,17 @@ pub struct UserListQuery {
 }
 
 /// Lists users.
+#[utoipa::path(
+    get,
+    path = "/admin/users",
+    tag = "admin",
+    params(UserListQuery),
+    responses((status = 200, description = "A page of users", body = ListResponse<UserResponse>), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list_users(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     QueryParams(query): QueryParams<UserListQuery>,
 ) -> Result<Json<ListResponse<UserResponse>>, ApiError> {
     let page = Paging {
@@ -134,9 +152,17 @@ pub async fn list_users(
 }
 
 /// A user by id.
+#[utoipa::path(
+    get,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    params(("id" = i64, Path, description = "User id")),
+    responses((status = 200, body = UserResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn get_user(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     IdPath(id): IdPath,
 ) -> Result<Json<UserResponse>, ApiError> {
     let user = state
@@ -203,9 +229,18 @@ fn in_range(
 }
 
 /// Changes a user's plan, status, role or limits.
+#[utoipa::path(
+    patch,
+    path = "/admin/users/{id}",
+    tag = "admin",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = PatchUserRequest,
+    responses((status = 200, body = UserResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn patch_user(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<PatchUserRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
@@ -241,9 +276,18 @@ pub struct QuotaRequest {
 }
 
 /// Sets a user's quota and/or used seconds (the original endpoint).
+#[utoipa::path(
+    put,
+    path = "/admin/users/{id}/quota",
+    tag = "admin",
+    params(("id" = i64, Path, description = "User id")),
+    request_body = QuotaRequest,
+    responses((status = 200, body = UserResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn put_quota(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<QuotaRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {

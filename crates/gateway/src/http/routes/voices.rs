@@ -10,6 +10,7 @@ use crate::domain::options::{is_language_code, Gender};
 use crate::domain::records::Voice;
 use crate::engine::Provider;
 use crate::error::ApiError;
+use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, Authed, JsonBody, QueryParams};
 use crate::http::views::VoiceResponse;
 use crate::http::AppState;
@@ -17,6 +18,7 @@ use crate::store::{NewVoice, StoreError, VoiceFilter};
 
 /// Filters of `GET /v1/voices`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VoiceQuery {
     /// Language in `en-US` form.
     pub language: Option<String>,
@@ -47,9 +49,17 @@ fn views(state: &AppState, voices: &[Voice]) -> Vec<VoiceResponse> {
 }
 
 /// Active voices, optionally filtered.
+#[utoipa::path(
+    get,
+    path = "/v1/voices",
+    tag = "voices",
+    params(VoiceQuery),
+    responses((status = 200, description = "Active voices", body = Vec<VoiceResponse>), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list_voices(
     State(state): State<AppState>,
-    Authed(_): Authed,
+    Authed(_caller): Authed,
     QueryParams(query): QueryParams<VoiceQuery>,
 ) -> Result<Json<Vec<VoiceResponse>>, ApiError> {
     let voices = state.store.list_voices(&query.filter(false)?).await?;
@@ -57,9 +67,17 @@ pub async fn list_voices(
 }
 
 /// Every voice, inactive and cloned ones included, with expiry.
+#[utoipa::path(
+    get,
+    path = "/admin/voices",
+    tag = "admin",
+    params(VoiceQuery),
+    responses((status = 200, description = "Every voice, with expiry of cloned ones", body = Vec<VoiceResponse>), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn admin_list_voices(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     QueryParams(query): QueryParams<VoiceQuery>,
 ) -> Result<Json<Vec<VoiceResponse>>, ApiError> {
     let voices = state.store.list_voices(&query.filter(true)?).await?;
@@ -94,9 +112,17 @@ pub struct VoiceListItem {
 }
 
 /// Active voices in the later catalogue shape.
+#[utoipa::path(
+    get,
+    path = "/v1/voices/list",
+    tag = "voices",
+    params(VoiceQuery),
+    responses((status = 200, description = "Active voices, catalogue shape", body = Vec<VoiceListItem>), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn list_voice_catalogue(
     State(state): State<AppState>,
-    Authed(_): Authed,
+    Authed(_caller): Authed,
     QueryParams(query): QueryParams<VoiceQuery>,
 ) -> Result<Json<Vec<VoiceListItem>>, ApiError> {
     let voices = state.store.list_voices(&query.filter(false)?).await?;
@@ -161,9 +187,17 @@ pub fn validate_friendly_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// Registers a voice.
+#[utoipa::path(
+    post,
+    path = "/admin/voices",
+    tag = "admin",
+    request_body = CreateVoiceRequest,
+    responses((status = 201, body = VoiceResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody), (status = 409, description = "Name taken", body = ErrorBody)),
+    security(("bearer" = []))
+)]
 pub async fn create_voice(
     State(state): State<AppState>,
-    Admin(_): Admin,
+    Admin(_admin): Admin,
     JsonBody(body): JsonBody<CreateVoiceRequest>,
 ) -> Result<(StatusCode, Json<VoiceResponse>), ApiError> {
     validate_friendly_name(&body.friendly_name)?;

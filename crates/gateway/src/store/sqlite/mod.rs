@@ -71,7 +71,7 @@ impl SqliteStore {
         MIGRATOR.run(&self.write).await
     }
 
-    /// Names of embedded migrations not yet applied.
+    /// Names of embedded migrations not yet applied, e.g. `0002_local_voices`.
     pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
         let applied: Vec<(i64,)> =
             match sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success = 1")
@@ -82,11 +82,8 @@ impl SqliteStore {
                 Err(sqlx::Error::Database(_)) => Vec::new(),
                 Err(e) => return Err(db_err(e)),
             };
-        Ok(MIGRATOR
-            .iter()
-            .filter(|m| !applied.iter().any(|(v,)| *v == m.version))
-            .map(|m| format!("{}_{}", m.version, m.description))
-            .collect())
+        let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
+        Ok(schema::pending(&MIGRATOR, &applied))
     }
 }
 

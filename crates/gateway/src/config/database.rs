@@ -1,0 +1,101 @@
+//! The database settings: `DATABASE_URL` picks SQLite (a file) or PostgreSQL (a server).
+
+use std::path::PathBuf;
+
+use url::Url;
+
+use super::{bad, SettingError};
+
+/// Where the books live. `Debug` hides the PostgreSQL password.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseSettings {
+    /// An SQLite file, created when missing.
+    Sqlite {
+        /// Path of the database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL server.
+    Postgres {
+        /// Connection URL (may hold a password: never logged).
+        url: String,
+    },
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseSettings::Sqlite { path } => {
+                f.debug_struct("Sqlite").field("path", path).finish()
+            }
+            DatabaseSettings::Postgres { url } => {
+                let shown = match Url::parse(url) {
+                    Ok(mut u) if u.password().is_some() => {
+                        let _ = u.set_password(Some("redacted"));
+                        u.to_string()
+                    }
+                    Ok(u) => u.to_string(),
+                    Err(_) => "<unparsable>".to_string(),
+                };
+                f.debug_struct("Postgres").field("url", &shown).finish()
+            }
+        }
+    }
+}
+
+pub(super) fn parse_database(raw: Option<String>) -> Result<DatabaseSettings, SettingError> {
+    let Some(raw) = raw else {
+        return Ok(DatabaseSettings::Sqlite {
+            path: PathBuf::from("odeadev.db"),
+        });
+    };
+    let raw = raw.trim();
+    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        check_postgres_url(raw)?;
+        return Ok(DatabaseSettings::Postgres {
+            url: raw.to_string(),
+        });
+    }
+    let path = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+        .ok_or_else(|| {
+            bad(
+                "DATABASE_URL",
+                "must start with sqlite:// (a file path) or postgres://",
+            )
+        })?;
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(bad("DATABASE_URL", "the SQLite file path is empty"));
+    }
+    Ok(DatabaseSettings::Sqlite {
+        path: PathBuf::from(path),
+    })
+}
+
+/// TLS modes libpq (and sqlx) understand in `?sslmode=`.
+const SSL_MODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+fn check_postgres_url(raw: &str) -> Result<(), SettingError> {
+    // Never echo the URL itself: it may hold a password.
+    let url = Url::parse(raw).map_err(|e| bad("DATABASE_URL", format!("not a valid URL: {e}")))?;
+    if url.host_str().is_none_or(str::is_empty) && !url.query_pairs().any(|(k, _)| k == "host") {
+        return Err(bad("DATABASE_URL", "the PostgreSQL URL has no host"));
+    }
+    for (key, value) in url.query_pairs() {
+        if key == "sslmode" && !SSL_MODES.contains(&value.as_ref()) {
+            return Err(bad(
+                "DATABASE_URL",
+                format!("sslmode {value:?} is not one of {}", SSL_MODES.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,410 @@
+//! The limits policy the services use: per-user synthesis rate and concurrency, a generous
+//! per-user rate for other routes, and per-address throttling of failed authentication.
+//!
+//! Every backend call is bounded by a short timeout, so a slow or dead Redis never holds a
+//! request. When the backend cannot answer, `ODEADEV_LIMITS_ON_REDIS_ERROR` decides: open lets
+//! the request through unlimited, closed refuses it with 503. The first failure of an incident
+//! is logged as a warning, the recovery as info, and the failures between at debug.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use super::client_ip::TrustedProxies;
+use super::memory::MemoryLimits;
+use super::redis::RedisLimits;
+use super::{Admission, LimitBackend, LimitError};
+use crate::config::{LimitSettings, OnLimiterError};
+use crate::domain::rate::{Rate, RateDecision, Spend};
+use crate::domain::records::User;
+use crate::error::ApiError;
+
+/// Bound on in-process calls, which never wait on anything but a short lock.
+const MEMORY_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Seconds a client refused for concurrency should wait: a slot frees whenever a request ends.
+const BUSY_RETRY_SECS: u64 = 1;
+
+struct Inner {
+    backend: Arc<dyn LimitBackend>,
+    prefix: String,
+    general: Rate,
+    auth_failures: Rate,
+    on_error: OnLimiterError,
+    timeout: Duration,
+    slot_lease: Duration,
+    trusted: TrustedProxies,
+    incident: AtomicBool,
+}
+
+/// Limits for every node of this deployment (cheap to clone).
+#[derive(Clone)]
+pub struct Limiter {
+    inner: Arc<Inner>,
+}
+
+/// A synthesis request let through.
+pub struct Admitted {
+    /// The user's rate state after this request; `None` when the backend was unavailable.
+    pub rate: Option<RateDecision>,
+    /// The concurrency slot; hold it until the request (or its stream) ends.
+    pub slot: Slot,
+}
+
+/// A synthesis request refused.
+#[derive(Debug)]
+pub struct Refused {
+    /// What the client gets (429, or 503 when failing closed).
+    pub error: ApiError,
+    /// The user's rate state, for the response headers.
+    pub rate: Option<RateDecision>,
+    /// Whether this is a limit refusal that belongs in the usage records.
+    pub record: bool,
+}
+
+impl Refused {
+    /// Counts the refusal by limit in the metrics.
+    fn counted(limit: &'static str, refused: Refused) -> Refused {
+        crate::metrics::limit_refused(limit);
+        refused
+    }
+}
+
+impl Limiter {
+    /// The limiter the settings describe: Redis when `REDIS_URL` is set, else in process.
+    pub fn from_settings(settings: &LimitSettings) -> Result<Limiter, LimitError> {
+        use secrecy::ExposeSecret;
+        let (backend, prefix, on_error, timeout): (Arc<dyn LimitBackend>, _, _, _) =
+            match &settings.redis {
+                Some(redis) => (
+                    Arc::new(RedisLimits::new(redis.url.expose_secret(), redis.timeout)?),
+                    redis.prefix.clone(),
+                    redis.on_error,
+                    redis.timeout,
+                ),
+                None => (
+                    Arc::new(MemoryLimits::new()),
+                    String::new(),
+                    OnLimiterError::Open,
+                    MEMORY_TIMEOUT,
+                ),
+            };
+        Ok(Limiter {
+            inner: Arc::new(Inner {
+                backend,
+                prefix,
+                general: Rate::per_minute(settings.general_rpm),
+                auth_failures: Rate::per_minute(settings.auth_failures_per_minute),
+                on_error,
+                timeout,
+                slot_lease: settings.slot_lease,
+                trusted: settings.trusted_proxies.clone(),
+                incident: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// `memory` or `redis`.
+    pub fn backend_name(&self) -> &'static str {
+        self.inner.backend.name()
+    }
+
+    /// The client address of a request from `peer` (see [`TrustedProxies::client_ip`]).
+    pub fn client_ip<'a>(
+        &self,
+        peer: Option<IpAddr>,
+        forwarded_for: impl IntoIterator<Item = &'a str>,
+    ) -> Option<IpAddr> {
+        peer.map(|peer| self.inner.trusted.client_ip(peer, forwarded_for))
+    }
+
+    fn key(&self, user_id: i64, what: &str) -> String {
+        // The hash tag keeps one user's keys in one Redis Cluster slot, for the admit script.
+        format!("{}{{u:{user_id}}}:{what}", self.inner.prefix)
+    }
+
+    fn auth_key(&self, client: Option<IpAddr>) -> String {
+        match client {
+            Some(ip) => format!("{}authfail:{ip}", self.inner.prefix),
+            None => format!("{}authfail:unknown", self.inner.prefix),
+        }
+    }
+
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, LimitError>>,
+    ) -> Result<T, LimitError> {
+        match tokio::time::timeout(self.inner.timeout, call).await {
+            Ok(Ok(value)) => {
+                if self.inner.incident.swap(false, Ordering::Relaxed) {
+                    tracing::info!(backend = self.backend_name(), "rate limiter recovered");
+                }
+                Ok(value)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(LimitError(format!(
+                "no answer within {} ms",
+                self.inner.timeout.as_millis()
+            ))),
+        }
+    }
+
+    /// Applies the outage policy to a failed call.
+    fn degraded(&self, error: &LimitError) -> Result<(), ApiError> {
+        let mode = match self.inner.on_error {
+            OnLimiterError::Open => "letting requests through unlimited",
+            OnLimiterError::Closed => "refusing limited requests with 503",
+        };
+        crate::metrics::limiter_backend_error(self.backend_name());
+        if !self.inner.incident.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                backend = self.backend_name(),
+                error = %error,
+                "RATE LIMITER UNAVAILABLE: {mode} until it recovers (ODEADEV_LIMITS_ON_REDIS_ERROR)"
+            );
+        } else {
+            tracing::debug!(error = %error, "rate limiter still unavailable");
+        }
+        match self.inner.on_error {
+            OnLimiterError::Open => Ok(()),
+            OnLimiterError::Closed => Err(ApiError::StoreUnavailable {
+                cause: format!("rate limiter: {error}"),
+            }),
+        }
+    }
+
+    /// Admits a synthesis request at the user's rate and concurrency, or says why not.
+    pub async fn admit_synthesis(&self, user: &User) -> Result<Admitted, Refused> {
+        let rate = Rate::per_minute(user.rpm());
+        let max_slots = user.streams();
+        let rate_key = self.key(user.id, "tts");
+        let slots_key = self.key(user.id, "slots");
+        let lease_id = uuid::Uuid::new_v4().to_string();
+        let backend = &self.inner.backend;
+        let call = backend.admit(
+            &rate_key,
+            &slots_key,
+            rate,
+            max_slots,
+            &lease_id,
+            self.inner.slot_lease,
+        );
+        match self.bounded(call).await {
+            Ok(Admission::Admitted(decision)) => Ok(Admitted {
+                rate: Some(decision),
+                slot: self.hold(slots_key, lease_id),
+            }),
+            Ok(Admission::RateLimited(decision)) => Err(Refused::counted(
+                "rpm",
+                Refused {
+                    error: ApiError::RateLimited {
+                        detail: rate_detail(decision.limit),
+                        retry_after_secs: decision.retry_after_secs(),
+                    },
+                    rate: Some(decision),
+                    record: true,
+                },
+            )),
+            Ok(Admission::Busy { rate, .. }) => Err(Refused::counted(
+                "concurrency",
+                Refused {
+                    error: ApiError::RateLimited {
+                        detail: busy_detail(max_slots),
+                        retry_after_secs: BUSY_RETRY_SECS,
+                    },
+                    rate: Some(rate),
+                    record: true,
+                },
+            )),
+            Err(error) => {
+                // The script may have run before the answer was lost: give the slot back.
+                drop(Slot(Some(Held {
+                    backend: backend.clone(),
+                    key: slots_key,
+                    lease_id,
+                    timeout: self.inner.timeout,
+                    renewer: None,
+                })));
+                match self.degraded(&error) {
+                    Ok(()) => Ok(Admitted {
+                        rate: None,
+                        slot: Slot::unlimited(),
+                    }),
+                    Err(error) => Err(Refused {
+                        error,
+                        rate: None,
+                        record: false,
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Spends one request of the per-user limit on routes other than synthesis.
+    pub async fn check_general(&self, user_id: i64) -> Result<(), ApiError> {
+        let key = self.key(user_id, "api");
+        let call = self
+            .inner
+            .backend
+            .check_rate(&key, self.inner.general, Spend::Charge);
+        match self.bounded(call).await {
+            Ok(d) if d.allowed => Ok(()),
+            Ok(d) => {
+                crate::metrics::limit_refused("general");
+                Err(ApiError::RateLimited {
+                    detail: rate_detail(d.limit),
+                    retry_after_secs: d.retry_after_secs(),
+                })
+            }
+            Err(e) => self.degraded(&e),
+        }
+    }
+
+    /// Refuses an address that has failed authentication too often, before any key is read.
+    pub async fn check_auth_allowed(&self, client: Option<IpAddr>) -> Result<(), ApiError> {
+        let key = self.auth_key(client);
+        let call = self
+            .inner
+            .backend
+            .check_rate(&key, self.inner.auth_failures, Spend::Peek);
+        match self.bounded(call).await {
+            Ok(d) if d.allowed => Ok(()),
+            Ok(d) => {
+                crate::metrics::limit_refused("auth_failures");
+                Err(ApiError::RateLimited {
+                    detail: "too many failed authentication attempts from this address; \
+                             try again later"
+                        .into(),
+                    retry_after_secs: d.retry_after_secs(),
+                })
+            }
+            Err(e) => self.degraded(&e),
+        }
+    }
+
+    /// Counts a failed authentication against the address.
+    pub async fn auth_failed(&self, client: Option<IpAddr>) {
+        let key = self.auth_key(client);
+        let call = self
+            .inner
+            .backend
+            .check_rate(&key, self.inner.auth_failures, Spend::Charge);
+        if let Err(e) = self.bounded(call).await {
+            // The request fails with 401 whatever the policy says.
+            let _ = self.degraded(&e);
+        }
+    }
+
+    fn hold(&self, key: String, lease_id: String) -> Slot {
+        let backend = self.inner.backend.clone();
+        let renewer = backend.leases_expire().then(|| {
+            tokio::spawn(renew(
+                backend.clone(),
+                key.clone(),
+                lease_id.clone(),
+                self.inner.slot_lease,
+                self.inner.timeout,
+            ))
+        });
+        Slot(Some(Held {
+            backend,
+            key,
+            lease_id,
+            timeout: self.inner.timeout,
+            renewer,
+        }))
+    }
+}
+
+fn rate_detail(limit: u32) -> String {
+    let unit = if limit == 1 { "request" } else { "requests" };
+    format!("rate limit of {limit} {unit} per minute exceeded")
+}
+
+fn busy_detail(limit: u32) -> String {
+    let unit = if limit == 1 { "request" } else { "requests" };
+    format!("concurrency limit of {limit} synthesis {unit} at a time reached")
+}
+
+/// Keeps a lease alive while its slot is held: renews at a third of its lifetime.
+async fn renew(
+    backend: Arc<dyn LimitBackend>,
+    key: String,
+    lease_id: String,
+    lease: Duration,
+    timeout: Duration,
+) {
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match tokio::time::timeout(timeout, backend.renew(&key, &lease_id, lease)).await {
+            Ok(Ok(true)) => {}
+            Ok(Ok(false)) => {
+                tracing::warn!(key, "a concurrency lease expired while its request ran");
+                return;
+            }
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not renew a concurrency lease"),
+            Err(_) => tracing::debug!("renewing a concurrency lease timed out"),
+        }
+    }
+}
+
+struct Held {
+    backend: Arc<dyn LimitBackend>,
+    key: String,
+    lease_id: String,
+    timeout: Duration,
+    renewer: Option<JoinHandle<()>>,
+}
+
+impl Held {
+    async fn release(self) {
+        if let Some(renewer) = &self.renewer {
+            renewer.abort();
+        }
+        let call = self.backend.release(&self.key, &self.lease_id);
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(Ok(())) => {}
+            // The lease expires on its own.
+            Ok(Err(e)) => tracing::debug!(error = %e, "could not release a concurrency slot"),
+            Err(_) => tracing::debug!("releasing a concurrency slot timed out"),
+        }
+    }
+}
+
+/// A held concurrency slot. [`Slot::release`] gives it back; dropping it does the same in
+/// the background, so a panicking or cancelled task cannot keep a slot.
+#[must_use = "a slot is released when dropped"]
+pub struct Slot(Option<Held>);
+
+impl Slot {
+    /// No slot (the limiter was unavailable and failing open).
+    pub fn unlimited() -> Slot {
+        Slot(None)
+    }
+
+    /// Gives the slot back now; later calls do nothing.
+    pub async fn release(&mut self) {
+        if let Some(held) = self.0.take() {
+            held.release().await;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(held) = self.0.take() {
+            if let Some(renewer) = &held.renewer {
+                renewer.abort();
+            }
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(held.release());
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Before the engine: admission through the limits, voice resolution, and the atomic
+//! quota reservation that writes the pending usage record.
+
+use chrono::Utc;
+
+use super::{Job, SynthesisError, SynthesisService, TtsParams};
+use crate::domain::estimate::estimate_ms;
+use crate::domain::options::Emotion;
+use crate::domain::records::{UsageStatus, Voice};
+use crate::engine::minimax::NOT_CONFIGURED;
+use crate::engine::SynthesisRequest;
+use crate::error::ApiError;
+use crate::limits::{Admitted, RateDecision, Slot};
+use crate::service::auth::Principal;
+use crate::store::{Reservation, UsageContext, VoiceFilter};
+
+impl SynthesisService {
+    pub(super) async fn resolve_voice(&self, name: Option<&str>) -> Result<Voice, ApiError> {
+        let name = name.or(self.default_voice.as_deref());
+        if let Some(name) = name {
+            return self
+                .store
+                .find_voice(name)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("voice '{name}' not found")));
+        }
+        let voices = self.store.list_voices(&VoiceFilter::default()).await?;
+        voices
+            .into_iter()
+            .find(|v| self.unavailable_reason(v).is_none())
+            .ok_or_else(|| ApiError::EngineUnavailable {
+                detail: "no voice is available: no configured engine has an active voice".into(),
+                cause: "no default voice".into(),
+            })
+    }
+
+    async fn prepare(
+        &self,
+        principal: &Principal,
+        params: TtsParams,
+        endpoint: &'static str,
+        request_id: &str,
+    ) -> Result<Job, ApiError> {
+        let voice = self.resolve_voice(params.voice.as_deref()).await?;
+        let engine = match self.engines.get(voice.provider) {
+            Some(engine) => engine.clone(),
+            None => {
+                return Err(ApiError::EngineUnavailable {
+                    detail: NOT_CONFIGURED.into(),
+                    cause: "minimax not configured".into(),
+                })
+            }
+        };
+        if let Some(reason) = engine.unavailable_reason() {
+            return Err(ApiError::EngineUnavailable {
+                detail: reason.into(),
+                cause: format!("{} engine unavailable", voice.provider.as_str()),
+            });
+        }
+        let estimate = estimate_ms(&params.text, params.speed);
+        let usage_id = uuid::Uuid::now_v7().to_string();
+        let context = UsageContext {
+            id: usage_id.clone(),
+            user_id: principal.user.id,
+            key_id: Some(principal.key_id.clone()),
+            voice_id: Some(voice.id),
+            request_id: request_id.to_string(),
+            endpoint,
+            engine: Some(voice.provider.as_str()),
+            model_used: Some(params.model.as_str().to_string()),
+            text_length: params.text.chars() as i64,
+        };
+        let lease_until = Utc::now() + self.lease;
+        match self.store.reserve(&context, estimate, lease_until).await? {
+            Reservation::Reserved => {}
+            Reservation::Insufficient { available_ms } => {
+                crate::metrics::quota_refused(principal.user.plan.as_str());
+                return Err(ApiError::QuotaExceeded {
+                    available_ms,
+                    needed_ms: estimate,
+                });
+            }
+        }
+        let text_length = params.text.chars();
+        let request = SynthesisRequest {
+            text: params.text.as_str().to_string(),
+            engine_voice_id: voice.engine_voice_id.clone(),
+            model: params.model.as_str().to_string(),
+            speed: params.speed,
+            pitch: params.pitch,
+            emotion: (params.emotion != Emotion::Neutral)
+                .then(|| params.emotion.as_str().to_string()),
+            volume: params.volume,
+            format: params.format,
+            sample_rate: params.sample_rate,
+            bitrate: params.bitrate,
+            language_boost: params.language_boost,
+            request_id: request_id.to_string(),
+        };
+        self.track(&usage_id);
+        Ok(Job {
+            plan: principal.user.plan.as_str(),
+            usage_id,
+            estimate_ms: estimate,
+            engine,
+            request,
+            voice,
+            text_length,
+            slot: Slot::unlimited(),
+        })
+    }
+
+    /// The rate and concurrency check every synthesis route passes first, before any
+    /// database work; refusals are recorded as `rate_limited` usage.
+    async fn admit(
+        &self,
+        principal: &Principal,
+        params: &TtsParams,
+        endpoint: &'static str,
+        request_id: &str,
+    ) -> Result<Admitted, SynthesisError> {
+        let refused = match self.limiter.admit_synthesis(&principal.user).await {
+            Ok(admitted) => return Ok(admitted),
+            Err(refused) => refused,
+        };
+        if refused.record {
+            let context = UsageContext {
+                id: uuid::Uuid::now_v7().to_string(),
+                user_id: principal.user.id,
+                key_id: Some(principal.key_id.clone()),
+                voice_id: None,
+                request_id: request_id.to_string(),
+                endpoint,
+                engine: None,
+                model_used: Some(params.model.as_str().to_string()),
+                text_length: params.text.chars() as i64,
+            };
+            let detail = refused.error.to_string();
+            let status = UsageStatus::RateLimited;
+            let recorded = self
+                .store
+                .record_refusal(&context, status, "rate_limited", &detail);
+            if let Err(e) = recorded.await {
+                tracing::error!(error = %e, "could not record a rate-limited request");
+            }
+        }
+        Err(SynthesisError {
+            error: refused.error,
+            rate_limit: refused.rate,
+        })
+    }
+
+    /// Admits and prepares a job holding its concurrency slot.
+    pub(super) async fn start(
+        &self,
+        principal: &Principal,
+        params: TtsParams,
+        endpoint: &'static str,
+        request_id: &str,
+    ) -> Result<(Job, Option<RateDecision>), SynthesisError> {
+        let Admitted { rate, mut slot } =
+            self.admit(principal, &params, endpoint, request_id).await?;
+        match self.prepare(principal, params, endpoint, request_id).await {
+            Ok(mut job) => {
+                job.slot = slot;
+                Ok((job, rate))
+            }
+            Err(error) => {
+                slot.release().await;
+                Err(SynthesisError {
+                    error,
+                    rate_limit: rate,
+                })
+            }
+        }
+    }
+}

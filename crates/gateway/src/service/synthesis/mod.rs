@@ -1,0 +1,265 @@
+//! Synthesis with metering: admit the request through the rate and concurrency limits,
+//! resolve the voice, reserve an upper-bound estimate atomically, call the engine, and settle
+//! the real length in the same transaction as the usage record.
+//!
+//! The engine call and its settlement run in their own task, so a client that goes away
+//! never leaves a reservation unsettled; a node that dies is covered by the lease reaper; a
+//! node that shuts down settles what is still in flight when its grace period ends.
+
+mod admission;
+mod settle;
+mod stream;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use odeadev_audio::AudioFormat;
+use tokio::sync::mpsc;
+
+use super::auth::Principal;
+use crate::domain::options::{Emotion, Model};
+use crate::domain::records::Voice;
+use crate::domain::text::SpeechText;
+use crate::engine::minimax::NOT_CONFIGURED;
+use crate::engine::{Engine, EngineRegistry, SynthesisRequest};
+use crate::error::ApiError;
+use crate::limits::{Limiter, RateDecision, Slot};
+use crate::store::Store;
+
+/// A validated synthesis request, engine-neutral.
+#[derive(Debug, Clone)]
+pub struct TtsParams {
+    /// Text to speak.
+    pub text: SpeechText,
+    /// Friendly voice name; `None` = the default voice.
+    pub voice: Option<String>,
+    /// Model.
+    pub model: Model,
+    /// 0.5..=2.0
+    pub speed: f32,
+    /// -12..=12
+    pub pitch: i32,
+    /// Emotion (`neutral` lets the engine choose).
+    pub emotion: Emotion,
+    /// (0, 10]
+    pub volume: f32,
+    /// Output format.
+    pub format: AudioFormat,
+    /// Output sample rate.
+    pub sample_rate: u32,
+    /// MP3 bitrate.
+    pub bitrate: u32,
+    /// MiniMax language boost.
+    pub language_boost: Option<String>,
+}
+
+/// A finished, billed synthesis.
+#[derive(Debug)]
+pub struct Spoken {
+    /// Encoded audio.
+    pub audio: Bytes,
+    /// Real length reported by the engine.
+    pub audio_ms: u64,
+    /// What was billed.
+    pub billed_ms: i64,
+    /// The user's remaining quota after billing.
+    pub remaining_ms: i64,
+    /// Voice used.
+    pub voice: Voice,
+    /// Format of `audio`.
+    pub format: AudioFormat,
+    /// Sample rate of `audio`.
+    pub sample_rate: u32,
+    /// Characters of text.
+    pub text_length: usize,
+    /// The user's rate-limit state after this request (`None` if the limiter was down).
+    pub rate_limit: Option<RateDecision>,
+}
+
+/// One item of a streamed response.
+#[derive(Debug)]
+pub enum Frame {
+    /// Audio bytes, in order.
+    Audio(Bytes),
+    /// The stream ended and was billed.
+    Done {
+        /// Real length.
+        audio_ms: u64,
+        /// Billed.
+        billed_ms: i64,
+        /// Remaining quota afterwards.
+        remaining_ms: i64,
+    },
+}
+
+/// A stream that has produced its first audio.
+pub struct StreamStart {
+    /// Voice used.
+    pub voice: Voice,
+    /// Format of the audio.
+    pub format: AudioFormat,
+    /// Frames: audio then `Done`, or an error that must abort the response.
+    pub frames: mpsc::Receiver<Result<Frame, ApiError>>,
+    /// The user's rate-limit state after this request (`None` if the limiter was down).
+    pub rate_limit: Option<RateDecision>,
+}
+
+/// A synthesis request that failed, with the user's rate-limit state for the response headers
+/// (`None` when the request never reached the limiter or the limiter was down).
+#[derive(Debug)]
+pub struct SynthesisError {
+    /// What the client gets.
+    pub error: ApiError,
+    /// The user's rate-limit state.
+    pub rate_limit: Option<RateDecision>,
+}
+
+impl From<ApiError> for SynthesisError {
+    fn from(error: ApiError) -> Self {
+        SynthesisError {
+            error,
+            rate_limit: None,
+        }
+    }
+}
+
+impl From<SynthesisError> for ApiError {
+    fn from(e: SynthesisError) -> Self {
+        e.error
+    }
+}
+
+/// What one admitted, reserved request carries through the engine call to its settlement.
+struct Job {
+    usage_id: String,
+    estimate_ms: i64,
+    engine: Arc<dyn Engine>,
+    request: SynthesisRequest,
+    voice: Voice,
+    text_length: usize,
+    plan: &'static str,
+    /// Given back when the request ends, before the client sees the end of the response.
+    slot: Slot,
+}
+
+/// Synthesis use case.
+#[derive(Clone)]
+pub struct SynthesisService {
+    store: Arc<dyn Store>,
+    engines: EngineRegistry,
+    lease: Duration,
+    default_voice: Option<String>,
+    limiter: Limiter,
+    /// Usage records reserved by this node and not yet settled.
+    in_flight: Arc<Mutex<HashSet<String>>>,
+}
+
+impl SynthesisService {
+    /// The service over a store, a set of engines and the limits.
+    pub fn new(
+        store: Arc<dyn Store>,
+        engines: EngineRegistry,
+        lease: Duration,
+        default_voice: Option<String>,
+        limiter: Limiter,
+    ) -> SynthesisService {
+        SynthesisService {
+            store,
+            engines,
+            lease,
+            default_voice,
+            limiter,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// The engines, for readiness and listings.
+    pub fn engines(&self) -> &EngineRegistry {
+        &self.engines
+    }
+
+    /// The limiter, for readiness.
+    pub fn limiter(&self) -> &Limiter {
+        &self.limiter
+    }
+
+    /// Why a voice cannot be used here, if it cannot.
+    pub fn unavailable_reason(&self, voice: &Voice) -> Option<&'static str> {
+        match self.engines.get(voice.provider) {
+            None => Some(NOT_CONFIGURED),
+            Some(engine) => engine.unavailable_reason(),
+        }
+    }
+
+    /// Speaks the whole text and bills it; errors carry the rate-limit state.
+    pub async fn synthesize(
+        &self,
+        principal: &Principal,
+        params: TtsParams,
+        endpoint: &'static str,
+        request_id: &str,
+    ) -> Result<Spoken, SynthesisError> {
+        let (job, rate_limit) = self.start(principal, params, endpoint, request_id).await?;
+        let this = self.clone();
+        let spoken = tokio::spawn(async move { this.finish(job).await })
+            .await
+            .map_err(ApiError::internal)
+            .and_then(|r| r);
+        match spoken {
+            Ok(spoken) => Ok(Spoken {
+                rate_limit,
+                ..spoken
+            }),
+            Err(error) => Err(SynthesisError { error, rate_limit }),
+        }
+    }
+
+    async fn finish(&self, mut job: Job) -> Result<Spoken, ApiError> {
+        let spoken = self.speak(&job).await;
+        job.slot.release().await;
+        spoken
+    }
+
+    async fn speak(&self, job: &Job) -> Result<Spoken, ApiError> {
+        let started = Instant::now();
+        let result = job.engine.synthesize(&job.request).await;
+        self.record_engine_call(job, &result.as_ref().map(|_| ()), started);
+        match result {
+            Ok(done) => {
+                let billed = self.billable(job, done.audio_ms);
+                let settled = self.settle_success(job, billed).await?;
+                Ok(Spoken {
+                    audio: done.audio,
+                    audio_ms: done.audio_ms,
+                    billed_ms: billed,
+                    remaining_ms: settled,
+                    voice: job.voice.clone(),
+                    format: done.format,
+                    sample_rate: done.sample_rate,
+                    text_length: job.text_length,
+                    rate_limit: None,
+                })
+            }
+            Err(e) => Err(self.settle_failure(job, e).await),
+        }
+    }
+
+    fn record_engine_call(
+        &self,
+        job: &Job,
+        result: &Result<(), &crate::engine::EngineError>,
+        started: Instant,
+    ) {
+        let outcome = match result {
+            Ok(()) => "success",
+            Err(e) => e.kind(),
+        };
+        crate::metrics::engine_call(
+            job.voice.provider.as_str(),
+            outcome,
+            started.elapsed().as_secs_f64(),
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! After the engine: billing at the real length (never above the reservation), failure and
+//! cancellation settlements, and the node's register of requests still in flight.
+
+use crate::domain::records::UsageStatus;
+use crate::engine::EngineError;
+use crate::error::ApiError;
+use crate::store::{Settlement, StoreError};
+
+use super::{Job, SynthesisService};
+
+impl SynthesisService {
+    /// Notes a reservation this node must settle.
+    pub(super) fn track(&self, usage_id: &str) {
+        self.in_flight_set().insert(usage_id.to_string());
+    }
+
+    fn in_flight_set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+        // A poisoned lock only means a panic elsewhere mid-insert of plain strings.
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Requests this node reserved and has not settled yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight_set().len()
+    }
+
+    /// Settles a job and forgets it; returns the user's remaining milliseconds.
+    pub(super) async fn settle(
+        &self,
+        job: &Job,
+        settlement: Settlement,
+    ) -> Result<i64, StoreError> {
+        let result = self.store.settle(&job.usage_id, settlement).await;
+        self.in_flight_set().remove(&job.usage_id);
+        result.map(|settled| settled.remaining_ms)
+    }
+
+    /// Bills a success and records the billed audio.
+    pub(super) async fn settle_success(&self, job: &Job, billed_ms: i64) -> Result<i64, ApiError> {
+        let settlement = Settlement {
+            status: UsageStatus::Success,
+            billed_ms,
+            error_code: None,
+            error_message: None,
+        };
+        let remaining = self.settle(job, settlement).await.map_err(|e| {
+            tracing::error!(usage_id = %job.usage_id, error = %e, "could not settle; the reaper will");
+            ApiError::from(e)
+        })?;
+        crate::metrics::audio_billed(job.plan, job.voice.provider.as_str(), billed_ms);
+        Ok(remaining)
+    }
+
+    /// What to bill for `audio_ms` of audio: the real length, capped at the reservation.
+    pub(super) fn billable(&self, job: &Job, audio_ms: u64) -> i64 {
+        let audio_ms = i64::try_from(audio_ms).unwrap_or(i64::MAX);
+        if audio_ms > job.estimate_ms {
+            tracing::warn!(
+                usage_id = %job.usage_id,
+                audio_ms,
+                estimate_ms = job.estimate_ms,
+                "engine produced more audio than the reservation; billing the reservation"
+            );
+        }
+        audio_ms.min(job.estimate_ms)
+    }
+
+    /// Settles an engine failure (nothing billed) and returns the client's error.
+    pub(super) async fn settle_failure(&self, job: &Job, error: EngineError) -> ApiError {
+        tracing::warn!(usage_id = %job.usage_id, error = %error, "engine call failed");
+        let settlement = Settlement {
+            status: UsageStatus::Error,
+            billed_ms: 0,
+            error_code: Some(format!("engine_{}", error.kind())),
+            error_message: Some(ApiError::from(without_detail(&error)).to_string()),
+        };
+        if let Err(e) = self.settle(job, settlement).await {
+            tracing::error!(usage_id = %job.usage_id, error = %e, "could not settle a failed request; the reaper will");
+        }
+        error.into()
+    }
+
+    /// Settles a stream the client left, billing what was delivered.
+    pub(super) async fn settle_cancelled(&self, job: &Job, billed_ms: i64) {
+        let settlement = Settlement {
+            status: UsageStatus::Cancelled,
+            billed_ms,
+            error_code: Some("client_disconnected".into()),
+            error_message: Some("the client closed the connection before the audio ended".into()),
+        };
+        if let Err(e) = self.settle(job, settlement).await {
+            tracing::error!(usage_id = %job.usage_id, error = %e, "could not settle a cancelled stream");
+        }
+    }
+
+    /// At shutdown, after the grace period: settles everything still in flight on this node
+    /// as failed (nothing billed), so no quota waits for the lease reaper.
+    pub async fn abandon_in_flight(&self) -> usize {
+        let ids: Vec<String> = self.in_flight_set().drain().collect();
+        for id in &ids {
+            let settlement = Settlement {
+                status: UsageStatus::Error,
+                billed_ms: 0,
+                error_code: Some("shutdown".into()),
+                error_message: Some("the server shut down before the request finished".into()),
+            };
+            if let Err(e) = self.store.settle(id, settlement).await {
+                tracing::error!(usage_id = %id, error = %e, "could not settle at shutdown; the reaper will");
+            }
+        }
+        ids.len()
+    }
+}
+
+/// The same error kind without its log-only text, for the client-safe message on the record.
+fn without_detail(error: &EngineError) -> EngineError {
+    match error {
+        EngineError::NotConfigured(r) => EngineError::NotConfigured(r),
+        EngineError::CircuitOpen => EngineError::CircuitOpen,
+        EngineError::Timeout => EngineError::Timeout,
+        EngineError::Unavailable(_) => EngineError::Unavailable(String::new()),
+        EngineError::Account(_) => EngineError::Account(String::new()),
+        EngineError::UnknownVoice(_) => EngineError::UnknownVoice(String::new()),
+        EngineError::InvalidInput(_) => EngineError::InvalidInput(String::new()),
+        EngineError::BadResponse(_) => EngineError::BadResponse(String::new()),
+    }
+}

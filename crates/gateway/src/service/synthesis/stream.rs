@@ -1,0 +1,177 @@
+//! Streamed synthesis: the whole stream (admission, engine start, pump, settlement) runs in
+//! its own task, so a client that leaves at any point still has its request settled and its
+//! concurrency slot given back.
+
+use std::time::Instant;
+
+use chrono::Utc;
+use futures::StreamExt;
+use odeadev_audio::AudioFormat;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Frame, Job, StreamStart, SynthesisError, SynthesisService, TtsParams};
+use crate::engine::{AudioStream, EngineError, StreamEvent, SynthesisRequest};
+use crate::error::ApiError;
+use crate::limits::RateDecision;
+use crate::service::auth::Principal;
+
+impl SynthesisService {
+    /// Starts a streamed synthesis. Returns once the first audio is ready (or the request has
+    /// failed, so the client gets a proper status code); errors carry the rate-limit state.
+    pub async fn stream(
+        &self,
+        principal: &Principal,
+        params: TtsParams,
+        endpoint: &'static str,
+        request_id: &str,
+    ) -> Result<StreamStart, SynthesisError> {
+        let (ready, started) = oneshot::channel();
+        let this = self.clone();
+        let principal = principal.clone();
+        let request_id = request_id.to_string();
+        tokio::spawn(async move {
+            match this.start(&principal, params, endpoint, &request_id).await {
+                Ok((job, rate_limit)) => this.run_stream(job, rate_limit, ready).await,
+                Err(e) => {
+                    let _ = ready.send(Err(e));
+                }
+            }
+        });
+        started.await.map_err(|_| {
+            SynthesisError::from(ApiError::internal(
+                "the stream task ended without an answer",
+            ))
+        })?
+    }
+
+    async fn run_stream(
+        &self,
+        mut job: Job,
+        rate_limit: Option<RateDecision>,
+        ready: oneshot::Sender<Result<StreamStart, SynthesisError>>,
+    ) {
+        let started = Instant::now();
+        let opened = open_stream(&job).await;
+        if let Err(e) = &opened {
+            self.record_engine_call(&job, &Err(e), started);
+        }
+        let (upstream, first) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                let error = self.settle_failure(&job, e).await;
+                job.slot.release().await;
+                let _ = ready.send(Err(SynthesisError { error, rate_limit }));
+                return;
+            }
+        };
+        let (tx, rx) = mpsc::channel(8);
+        let start = StreamStart {
+            voice: job.voice.clone(),
+            format: job.request.format,
+            frames: rx,
+            rate_limit,
+        };
+        // If the client has gone, the frames receiver is dropped with the answer and the pump
+        // settles the request as cancelled.
+        let _ = ready.send(Ok(start));
+        self.pump(job, first, upstream, tx, started).await;
+    }
+
+    /// Feeds the client until the stream ends, settles it, and gives the slot back before the
+    /// last frame, so a client that saw the end can start its next request at once.
+    async fn pump(
+        &self,
+        mut job: Job,
+        first: StreamEvent,
+        mut upstream: AudioStream,
+        tx: mpsc::Sender<Result<Frame, ApiError>>,
+        started: Instant,
+    ) {
+        enum End {
+            Finished(u64),
+            Failed(EngineError),
+            ClientGone,
+        }
+        let mut delivered_bytes: u64 = 0;
+        let mut next = Some(Ok(first));
+        let mut renew = tokio::time::interval(self.lease / 3);
+        renew.tick().await;
+        let end = loop {
+            let event = match next.take() {
+                Some(e) => Some(e),
+                None => tokio::select! {
+                    _ = tx.closed() => break End::ClientGone,
+                    _ = renew.tick() => {
+                        let until = Utc::now() + self.lease;
+                        if let Err(e) = self.store.extend_lease(&job.usage_id, until).await {
+                            tracing::warn!(usage_id = %job.usage_id, error = %e, "could not extend lease");
+                        }
+                        continue;
+                    }
+                    e = upstream.next() => e,
+                },
+            };
+            match event {
+                Some(Ok(StreamEvent::Audio(bytes))) => {
+                    delivered_bytes += bytes.len() as u64;
+                    if tx.send(Ok(Frame::Audio(bytes))).await.is_err() {
+                        break End::ClientGone;
+                    }
+                }
+                Some(Ok(StreamEvent::Finished { audio_ms })) => break End::Finished(audio_ms),
+                Some(Err(e)) => break End::Failed(e),
+                None => break End::Failed(EngineError::BadResponse("stream ended early".into())),
+            }
+        };
+        drop(upstream);
+        let last = match end {
+            End::Finished(audio_ms) => {
+                self.record_engine_call(&job, &Ok(()), started);
+                let billed = self.billable(&job, audio_ms);
+                Some(
+                    self.settle_success(&job, billed)
+                        .await
+                        .map(|remaining_ms| Frame::Done {
+                            audio_ms,
+                            billed_ms: billed,
+                            remaining_ms,
+                        }),
+                )
+            }
+            End::Failed(e) => {
+                self.record_engine_call(&job, &Err(&e), started);
+                Some(Err(self.settle_failure(&job, e).await))
+            }
+            End::ClientGone => {
+                let delivered_ms = delivered_duration_ms(&job.request, delivered_bytes);
+                self.settle_cancelled(&job, delivered_ms.min(job.estimate_ms))
+                    .await;
+                None
+            }
+        };
+        job.slot.release().await;
+        if let Some(frame) = last {
+            let _ = tx.send(frame).await;
+        }
+    }
+}
+
+/// Opens the engine's stream and waits for its first event.
+async fn open_stream(job: &Job) -> Result<(AudioStream, StreamEvent), EngineError> {
+    let mut upstream = job.engine.synthesize_stream(&job.request).await?;
+    match upstream.next().await {
+        Some(Ok(event)) => Ok((upstream, event)),
+        Some(Err(e)) => Err(e),
+        None => Err(EngineError::BadResponse("stream ended at once".into())),
+    }
+}
+
+/// How much audio `bytes` of a stream hold, for billing a stream the client left: exact for
+/// PCM, by bitrate for MP3, and a lower bound (as if uncompressed) for other formats.
+fn delivered_duration_ms(request: &SynthesisRequest, bytes: u64) -> i64 {
+    let ms = match request.format {
+        AudioFormat::Mp3 => bytes * 8 * 1000 / u64::from(request.bitrate.max(1)),
+        _ => bytes * 1000 / (2 * u64::from(request.sample_rate.max(1))),
+    };
+    i64::try_from(ms).unwrap_or(i64::MAX)
+}

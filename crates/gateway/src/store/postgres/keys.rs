@@ -1,0 +1,99 @@
+//! API keys in PostgreSQL.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use super::db_err;
+use super::rows::{self, KEY_COLUMNS, USER_COLUMNS};
+use crate::domain::records::{ApiKeyRecord, User};
+use crate::store::{NewKey, StoreError};
+
+/// Inserts a key for `user_id` inside the caller's transaction.
+pub async fn insert(
+    conn: &mut PgConnection,
+    user_id: i64,
+    key: NewKey,
+) -> Result<ApiKeyRecord, StoreError> {
+    let id = uuid::Uuid::now_v7().to_string();
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO api_keys (id, user_id, name, prefix, key_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&id)
+    .bind(user_id)
+    .bind(&key.name)
+    .bind(&key.prefix)
+    .bind(&key.hash)
+    .bind(now)
+    .bind(key.expires_at)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(ApiKeyRecord {
+        id,
+        user_id,
+        name: key.name,
+        prefix: key.prefix,
+        hash: key.hash,
+        created_at: now,
+        expires_at: key.expires_at,
+        last_used_at: None,
+        revoked_at: None,
+    })
+}
+
+/// A user's keys, newest first.
+pub async fn list(pool: &PgPool, user_id: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    let sql =
+        format!("SELECT {KEY_COLUMNS} FROM api_keys k WHERE k.user_id = $1 ORDER BY k.id DESC");
+    let found = sqlx::query(&sql)
+        .bind(user_id)
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    found.iter().map(rows::key).collect()
+}
+
+/// Revokes a key, keeping the first revocation time.
+pub async fn revoke(pool: &PgPool, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
+    // COALESCE keeps the first revocation time: revoking twice is a no-op.
+    let sql = format!(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {}",
+        KEY_COLUMNS.replace("k.", "")
+    );
+    let row = sqlx::query(&sql)
+        .bind(Utc::now())
+        .bind(key_id)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?;
+    rows::key(&row)
+}
+
+/// The key with this hash, with its owner.
+pub async fn find(pool: &PgPool, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
+    let sql = format!(
+        "SELECT {KEY_COLUMNS}, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1"
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(hash)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?
+    else {
+        return Ok(None);
+    };
+    Ok(Some((rows::key(&row)?, rows::user(&row)?)))
+}
+
+/// Records a use of a key.
+pub async fn touch(pool: &PgPool, key_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+        .bind(at)
+        .bind(key_id)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}

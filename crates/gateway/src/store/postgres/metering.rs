@@ -1,0 +1,231 @@
+//! Reservation, settlement and reaping in PostgreSQL.
+//!
+//! Every balance change is a relative, conditional `UPDATE` on the user's row, so concurrent
+//! requests on any number of nodes serialise on that row lock and re-check the condition
+//! against the committed values (READ COMMITTED re-evaluates the `WHERE` of a blocked update).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use super::db_err;
+use crate::domain::records::UsageStatus;
+use crate::store::{Reservation, Settled, Settlement, StoreError, UsageContext};
+
+const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+
+/// Expired leases settled per reaper transaction, so one pass never holds many locks long.
+const REAP_BATCH: i64 = 500;
+
+struct Outcome<'a> {
+    status: UsageStatus,
+    reserved_ms: i64,
+    error: Option<(&'a str, &'a str)>,
+    lease_until: Option<DateTime<Utc>>,
+}
+
+async fn insert_usage(
+    conn: &mut PgConnection,
+    usage: &UsageContext,
+    outcome: Outcome<'_>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let settled_at = (outcome.status != UsageStatus::Pending).then_some(now);
+    sqlx::query(INSERT_USAGE)
+        .bind(&usage.id)
+        .bind(usage.user_id)
+        .bind(&usage.key_id)
+        .bind(usage.voice_id)
+        .bind(&usage.request_id)
+        .bind(usage.endpoint)
+        .bind(usage.engine)
+        .bind(&usage.model_used)
+        .bind(usage.text_length)
+        .bind(outcome.status.as_str())
+        .bind(outcome.reserved_ms)
+        .bind(outcome.error.map(|e| e.0))
+        .bind(outcome.error.map(|e| e.1))
+        .bind(outcome.lease_until)
+        .bind(now)
+        .bind(settled_at)
+        .execute(conn)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}
+
+/// Reserves quota with one conditional update and writes the usage record, atomically.
+pub async fn reserve(
+    pool: &PgPool,
+    usage: &UsageContext,
+    estimate_ms: i64,
+    lease_until: DateTime<Utc>,
+) -> Result<Reservation, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    let reserved = sqlx::query(
+        "UPDATE users SET reserved_ms = reserved_ms + $1 WHERE id = $2 AND is_active AND used_ms + reserved_ms + $1 <= quota_ms",
+    )
+    .bind(estimate_ms)
+    .bind(usage.user_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err)?
+    .rows_affected()
+        == 1;
+    let result = if reserved {
+        let pending = Outcome {
+            status: UsageStatus::Pending,
+            reserved_ms: estimate_ms,
+            error: None,
+            lease_until: Some(lease_until),
+        };
+        insert_usage(&mut tx, usage, pending).await?;
+        Reservation::Reserved
+    } else {
+        // Only for the client's message: the decision above was already taken atomically.
+        let (available_ms,): (i64,) = sqlx::query_as(
+            "SELECT GREATEST(0, quota_ms - used_ms - reserved_ms) FROM users WHERE id = $1",
+        )
+        .bind(usage.user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let refused = Outcome {
+            status: UsageStatus::QuotaExceeded,
+            reserved_ms: 0,
+            error: Some(("quota_exceeded", "quota cannot cover the request")),
+            lease_until: None,
+        };
+        insert_usage(&mut tx, usage, refused).await?;
+        Reservation::Insufficient { available_ms }
+    };
+    tx.commit().await.map_err(db_err)?;
+    Ok(result)
+}
+
+/// Pushes a pending record's lease out.
+pub async fn extend_lease(
+    pool: &PgPool,
+    usage_id: &str,
+    lease_until: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE usage_records SET lease_expires_at = $1 WHERE id = $2 AND status = 'pending'",
+    )
+    .bind(lease_until)
+    .bind(usage_id)
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Settles a pending record exactly once: bills, releases, records the outcome.
+pub async fn settle(
+    pool: &PgPool,
+    usage_id: &str,
+    settlement: Settlement,
+) -> Result<Settled, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    // The record's own reservation bounds the bill, and `status = 'pending'` makes the
+    // settlement exactly-once: a second settler (or the reaper) blocks on the row lock, then
+    // finds the status changed and updates nothing.
+    let row: Option<(i64, i64, i64)> = sqlx::query_as(
+        "UPDATE usage_records SET status = $1, audio_ms = LEAST(GREATEST($2, 0), reserved_ms), error_code = $3, error_message = $4, settled_at = $5, lease_expires_at = NULL WHERE id = $6 AND status = 'pending' RETURNING user_id, reserved_ms, audio_ms",
+    )
+    .bind(settlement.status.as_str())
+    .bind(settlement.billed_ms)
+    .bind(&settlement.error_code)
+    .bind(&settlement.error_message)
+    .bind(Utc::now())
+    .bind(usage_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let applied = row.is_some();
+    let remaining: Option<(i64,)> = match row {
+        Some((user_id, reserved_ms, billed_ms)) => sqlx::query_as(
+            "UPDATE users SET reserved_ms = reserved_ms - $1, used_ms = used_ms + $2 WHERE id = $3 RETURNING GREATEST(0, quota_ms - used_ms)",
+        )
+        .bind(reserved_ms)
+        .bind(billed_ms)
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?,
+        None => sqlx::query_as(
+            "SELECT GREATEST(0, u.quota_ms - u.used_ms) FROM usage_records r JOIN users u ON u.id = r.user_id WHERE r.id = $1",
+        )
+        .bind(usage_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?,
+    };
+    let (remaining_ms,) = remaining.ok_or(StoreError::NotFound)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(Settled {
+        applied,
+        remaining_ms,
+    })
+}
+
+/// Writes the record of a request refused before any reservation.
+pub async fn record_refusal(
+    pool: &PgPool,
+    usage: &UsageContext,
+    status: UsageStatus,
+    error_code: &str,
+    error_message: &str,
+) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await.map_err(db_err)?;
+    let refused = Outcome {
+        status,
+        reserved_ms: 0,
+        error: Some((error_code, error_message)),
+        lease_until: None,
+    };
+    insert_usage(&mut conn, usage, refused).await
+}
+
+/// Settles every expired lease as failed, batch by batch; returns how many.
+pub async fn reap_expired(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let reaped = reap_batch(pool, now).await?;
+        total += reaped;
+        if reaped < REAP_BATCH as u64 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Settles one batch of expired leases. `SKIP LOCKED` lets reapers on several nodes share
+/// the work: each claims rows no one else holds, and a record a request is settling right
+/// now is skipped rather than waited for (the `status = 'pending'` guard decides the race).
+async fn reap_batch(pool: &PgPool, now: DateTime<Utc>) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut expired: Vec<(i64, i64)> = sqlx::query_as(
+        "UPDATE usage_records SET status = 'error', audio_ms = 0, error_code = 'lease_expired', error_message = 'the request did not finish before its reservation expired', settled_at = $1, lease_expires_at = NULL \
+         WHERE id IN (SELECT id FROM usage_records WHERE status = 'pending' AND lease_expires_at < $1 ORDER BY lease_expires_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         AND status = 'pending' RETURNING user_id, reserved_ms",
+    )
+    .bind(now)
+    .bind(REAP_BATCH)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    let count = expired.len() as u64;
+    // Release per user in id order, so two reapers never wait on each other's user rows in
+    // opposite orders (no deadlock); each release is a relative decrement in SQL.
+    expired.sort_unstable();
+    for chunk in expired.chunk_by(|a, b| a.0 == b.0) {
+        let released: i64 = chunk.iter().map(|(_, ms)| ms).sum();
+        sqlx::query("UPDATE users SET reserved_ms = reserved_ms - $1 WHERE id = $2")
+            .bind(released)
+            .bind(chunk[0].0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(count)
+}

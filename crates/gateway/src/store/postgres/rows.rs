@@ -1,0 +1,120 @@
+//! Row → record mapping for PostgreSQL (BIGINT, BOOLEAN, TIMESTAMPTZ, BYTEA columns).
+
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+use crate::domain::options::Gender;
+use crate::domain::plan::{Plan, Role};
+use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStatus, User, Voice};
+use crate::engine::Provider;
+use crate::store::StoreError;
+
+fn corrupt(what: &str, value: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} {value:?}"))
+}
+
+fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+    row: &'r PgRow,
+    column: &str,
+) -> Result<T, StoreError> {
+    row.try_get(column)
+        .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+/// Columns of `users`, in the order [`user`] reads them.
+pub const USER_COLUMNS: &str = "u.id, u.name, u.email, u.plan, u.role, u.quota_ms, u.quota_custom, u.used_ms, u.reserved_ms, u.rpm_limit, u.max_streams, u.is_active, u.created_at, u.updated_at";
+
+/// Columns of `api_keys` for [`key`], aliased so they do not clash with user columns.
+pub const KEY_COLUMNS: &str = "k.id AS k_id, k.user_id AS k_user_id, k.name AS k_name, k.prefix AS k_prefix, k.key_hash AS k_hash, k.created_at AS k_created_at, k.expires_at AS k_expires_at, k.last_used_at AS k_last_used_at, k.revoked_at AS k_revoked_at";
+
+/// Columns of `voices`, as [`voice`] reads them.
+pub const VOICE_COLUMNS: &str = "id, friendly_name, provider, engine_voice_id, language, gender, description, display_name, accent, tone, use_cases, is_verified, is_cloned, is_active, expires_at, created_at";
+
+/// Columns of `usage_records`, as [`usage`] reads them.
+pub const USAGE_COLUMNS: &str = "id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, audio_ms, error_code, error_message, created_at, settled_at";
+
+/// Reads a [`User`] from a row with [`USER_COLUMNS`].
+pub fn user(row: &PgRow) -> Result<User, StoreError> {
+    let plan: String = get(row, "plan")?;
+    let role: String = get(row, "role")?;
+    Ok(User {
+        id: get(row, "id")?,
+        name: get(row, "name")?,
+        email: get(row, "email")?,
+        plan: Plan::parse(&plan).ok_or_else(|| corrupt("plan", &plan))?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+        quota_ms: get(row, "quota_ms")?,
+        quota_custom: get(row, "quota_custom")?,
+        used_ms: get(row, "used_ms")?,
+        reserved_ms: get(row, "reserved_ms")?,
+        rpm_limit: get(row, "rpm_limit")?,
+        max_streams: get(row, "max_streams")?,
+        is_active: get(row, "is_active")?,
+        created_at: get(row, "created_at")?,
+        updated_at: get(row, "updated_at")?,
+    })
+}
+
+/// Reads an [`ApiKeyRecord`] from a row with [`KEY_COLUMNS`].
+pub fn key(row: &PgRow) -> Result<ApiKeyRecord, StoreError> {
+    Ok(ApiKeyRecord {
+        id: get(row, "k_id")?,
+        user_id: get(row, "k_user_id")?,
+        name: get(row, "k_name")?,
+        prefix: get(row, "k_prefix")?,
+        hash: get(row, "k_hash")?,
+        created_at: get(row, "k_created_at")?,
+        expires_at: get(row, "k_expires_at")?,
+        last_used_at: get(row, "k_last_used_at")?,
+        revoked_at: get(row, "k_revoked_at")?,
+    })
+}
+
+/// Reads a [`Voice`] from a row with [`VOICE_COLUMNS`].
+pub fn voice(row: &PgRow) -> Result<Voice, StoreError> {
+    let provider: String = get(row, "provider")?;
+    let gender: String = get(row, "gender")?;
+    let use_cases: String = get(row, "use_cases")?;
+    Ok(Voice {
+        id: get(row, "id")?,
+        friendly_name: get(row, "friendly_name")?,
+        provider: Provider::parse(&provider).ok_or_else(|| corrupt("provider", &provider))?,
+        engine_voice_id: get(row, "engine_voice_id")?,
+        language: get(row, "language")?,
+        gender: Gender::parse(&gender).ok_or_else(|| corrupt("gender", &gender))?,
+        description: get(row, "description")?,
+        display_name: get(row, "display_name")?,
+        accent: get(row, "accent")?,
+        tone: get(row, "tone")?,
+        use_cases: serde_json::from_str(&use_cases)
+            .map_err(|_| corrupt("use_cases", &use_cases))?,
+        is_verified: get(row, "is_verified")?,
+        is_cloned: get(row, "is_cloned")?,
+        is_active: get(row, "is_active")?,
+        expires_at: get(row, "expires_at")?,
+        created_at: get(row, "created_at")?,
+    })
+}
+
+/// Reads a [`UsageRecord`] from a row with [`USAGE_COLUMNS`].
+pub fn usage(row: &PgRow) -> Result<UsageRecord, StoreError> {
+    let status: String = get(row, "status")?;
+    Ok(UsageRecord {
+        id: get(row, "id")?,
+        user_id: get(row, "user_id")?,
+        key_id: get(row, "key_id")?,
+        voice_id: get(row, "voice_id")?,
+        request_id: get(row, "request_id")?,
+        endpoint: get(row, "endpoint")?,
+        engine: get(row, "engine")?,
+        model_used: get(row, "model_used")?,
+        text_length: get(row, "text_length")?,
+        status: UsageStatus::parse(&status).ok_or_else(|| corrupt("status", &status))?,
+        reserved_ms: get(row, "reserved_ms")?,
+        audio_ms: get(row, "audio_ms")?,
+        error_code: get(row, "error_code")?,
+        error_message: get(row, "error_message")?,
+        created_at: get(row, "created_at")?,
+        settled_at: get(row, "settled_at")?,
+    })
+}

@@ -1,0 +1,62 @@
+//! Voices in PostgreSQL.
+
+use chrono::Utc;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+use super::db_err;
+use super::rows::{self, VOICE_COLUMNS};
+use crate::domain::records::Voice;
+use crate::store::{NewVoice, StoreError, VoiceFilter};
+
+/// Adds a voice.
+pub async fn create(pool: &PgPool, voice: NewVoice) -> Result<Voice, StoreError> {
+    let sql = format!(
+        "INSERT INTO voices (friendly_name, provider, engine_voice_id, language, gender, description, is_cloned, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {VOICE_COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(&voice.friendly_name)
+        .bind(voice.provider.as_str())
+        .bind(&voice.engine_voice_id)
+        .bind(&voice.language)
+        .bind(voice.gender.as_str())
+        .bind(&voice.description)
+        .bind(voice.is_cloned)
+        .bind(voice.expires_at)
+        .bind(Utc::now())
+        .fetch_one(pool)
+        .await
+        .map_err(|e| match db_err(e) {
+            StoreError::Conflict(_) => StoreError::Conflict("friendly_name"),
+            other => other,
+        })?;
+    rows::voice(&row)
+}
+
+/// Voices matching a filter, by id.
+pub async fn list(pool: &PgPool, filter: &VoiceFilter) -> Result<Vec<Voice>, StoreError> {
+    let mut q =
+        QueryBuilder::<Postgres>::new(format!("SELECT {VOICE_COLUMNS} FROM voices WHERE TRUE"));
+    if !filter.include_inactive {
+        q.push(" AND is_active");
+    }
+    if let Some(language) = &filter.language {
+        q.push(" AND language = ").push_bind(language.clone());
+    }
+    if let Some(gender) = filter.gender {
+        q.push(" AND gender = ").push_bind(gender.as_str());
+    }
+    q.push(" ORDER BY id");
+    let found = q.build().fetch_all(pool).await.map_err(db_err)?;
+    found.iter().map(rows::voice).collect()
+}
+
+/// An active voice by friendly name.
+pub async fn find(pool: &PgPool, friendly_name: &str) -> Result<Option<Voice>, StoreError> {
+    let sql = format!("SELECT {VOICE_COLUMNS} FROM voices WHERE friendly_name = $1 AND is_active");
+    let row = sqlx::query(&sql)
+        .bind(friendly_name)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
+    row.as_ref().map(rows::voice).transpose()
+}

@@ -1,0 +1,235 @@
+//! Redis-only stories: several nodes sharing one Redis, leases that outlive their node, and
+//! outages (a proxy the test cuts; the machine's Redis server is never touched).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use odeadev_tts::config::Settings;
+use odeadev_tts::startup::Application;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::{assert_busy, header, hi, open_stream, redis_url, slow_sim, unique_prefix};
+use crate::helpers::*;
+
+/// A second gateway node on `env` (its database is the first's), sharing the simulator.
+async fn spawn_node(app: &TestApp, env: &[(&'static str, String)]) -> SocketAddr {
+    let mut map: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    map.insert("ODEADEV_BIND".into(), "127.0.0.1:0".into());
+    map.insert("MINIMAX_API_KEY".into(), SIM_KEY.into());
+    map.insert("MINIMAX_BASE_URL".into(), app.sim.base_url());
+    let node = Application::build(Settings::load(&map, None).unwrap())
+        .await
+        .unwrap();
+    let address = node.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = node.run_until(std::future::pending()).await;
+    });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_sharing_redis_keep_the_combined_rate_within_the_plan() {
+    let Some(url) = redis_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        ("REDIS_URL", url),
+        ("ODEADEV_REDIS_PREFIX", unique_prefix()),
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("shared.db").display()),
+        ),
+    ];
+    let a = spawn_app_with(Options {
+        env: env.clone(),
+        ..Options::default()
+    })
+    .await;
+    let b = spawn_node(&a, &env).await;
+    let (_, key) = a.create_user("free").await;
+    let mut ok = 0;
+    for i in 0..20 {
+        let url = if i % 2 == 0 {
+            a.url("/v1/tts")
+        } else {
+            format!("http://{b}/v1/tts")
+        };
+        let r = a
+            .client
+            .post(url)
+            .bearer_auth(&key)
+            .json(&hi())
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => ok += 1,
+            429 => assert_eq!(error_body(r, 429).await["code"], "rate_limited"),
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert_eq!(
+        ok, 10,
+        "two nodes together let {ok} of 20 through at 10 a minute"
+    );
+    assert_eq!(a.sim_t2a_count().await, 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_leases_expire_while_live_streams_renew_theirs() {
+    let Some(url) = redis_url() else { return };
+    let prefix = unique_prefix();
+    let env = vec![
+        ("REDIS_URL", url.clone()),
+        ("ODEADEV_REDIS_PREFIX", prefix.clone()),
+        ("ODEADEV_CONCURRENCY_LEASE_SECS", "3".to_string()),
+    ];
+    let app = spawn_app_with(Options {
+        env,
+        sim: slow_sim(500),
+        ..Options::default()
+    })
+    .await;
+    let (id, key) = app.create_user("free").await;
+    // A node died holding the user's only slot, leased for 2 more seconds.
+    let mut redis = redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let time: Vec<String> = redis::cmd("TIME").query_async(&mut redis).await.unwrap();
+    let now_ms = time[0].parse::<u64>().unwrap() * 1000 + time[1].parse::<u64>().unwrap() / 1000;
+    let slots = format!("{prefix}{{u:{id}}}:slots");
+    let _: i64 = redis::cmd("ZADD")
+        .arg(&slots)
+        .arg(now_ms + 2_000)
+        .arg("dead-node-lease")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let r = app.post_tts(&key, &hi()).await;
+    assert_busy(
+        r,
+        "concurrency limit of 1 synthesis request at a time reached",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(2_300)).await;
+    assert_eq!(app.post_tts(&key, &hi()).await.status(), 200);
+    // A live stream of about 5 s keeps its 3 s lease by renewing it.
+    let held = open_stream(&app, &key).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let r = app.post_tts(&key, &hi()).await;
+    assert_busy(
+        r,
+        "concurrency limit of 1 synthesis request at a time reached",
+    )
+    .await;
+    held.bytes().await.unwrap();
+    assert_eq!(app.post_tts(&key, &hi()).await.status(), 200);
+}
+
+/// A TCP proxy to Redis that the test can cut, like an outage.
+struct Proxy {
+    address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    async fn start(target: String) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            // Aborting this task drops the listener and, with the set, every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let target = target.clone();
+                connections.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Proxy { address, task }
+    }
+}
+
+/// `TEST_REDIS_URL` through a proxy, keeping any credentials and database number.
+async fn proxied_redis() -> Option<(Proxy, String)> {
+    let mut url = url::Url::parse(&redis_url()?).unwrap();
+    let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(6379));
+    let proxy = Proxy::start(target).await;
+    url.set_port(Some(proxy.address.port())).unwrap();
+    url.set_host(Some("127.0.0.1")).unwrap();
+    Some((proxy, url.to_string()))
+}
+
+async fn redis_outage(closed: bool) {
+    let Some((proxy, url)) = proxied_redis().await else {
+        return;
+    };
+    let mut env = vec![
+        ("REDIS_URL", url),
+        ("ODEADEV_REDIS_PREFIX", unique_prefix()),
+    ];
+    if closed {
+        env.push(("ODEADEV_LIMITS_ON_REDIS_ERROR", "closed".to_string()));
+    }
+    let app = spawn_app_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    let (_, key) = app.create_user("free").await;
+    let r = app.post_tts(&key, &hi()).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "ratelimit-remaining"), Some(9));
+    proxy.task.abort();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let speech = app.post_tts(&key, &hi()).await;
+        let other = app.get("/v1/me", &key).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "a request hung on Redis"
+        );
+        if closed {
+            assert_eq!(error_body(speech, 503).await["code"], "service_unavailable");
+            assert_eq!(other.status(), 503);
+        } else {
+            assert_eq!(speech.status(), 200);
+            assert!(header(&speech, "ratelimit-limit").is_none());
+            assert_eq!(other.status(), 200);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_lets_requests_through_by_default_and_never_hangs() {
+    redis_outage(false).await;
+    // A node that starts while Redis is down serves as well.
+    if redis_url().is_none() {
+        return;
+    }
+    let closed_port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let env = vec![("REDIS_URL", format!("redis://{closed_port}"))];
+    let app = spawn_app_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    let (_, key) = app.create_user("free").await;
+    assert_eq!(app.post_tts(&key, &hi()).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_outage_refuses_with_503_when_failing_closed() {
+    redis_outage(true).await;
+}

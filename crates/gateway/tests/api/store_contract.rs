@@ -1,0 +1,157 @@
+//! The store contract: one story, written once against `Arc<dyn Store>`, told to a fresh SQLite
+//! file and to a fresh PostgreSQL database (`TEST_DATABASE_URL`; required when `CI=true`).
+//! Also the schema checks behind `serve --no-migrate` and concurrent `migrate`.
+
+mod metering;
+mod story;
+
+use std::sync::Arc;
+
+use odeadev_tts::config::{DatabaseSettings, Settings};
+use odeadev_tts::startup::{self, Database};
+use odeadev_tts::store::Store;
+
+use crate::helpers::{test_database_url, PgTestDatabase};
+use story::store_story;
+
+/// A fresh database of one backend and what keeps it alive.
+struct Fixture {
+    settings: Settings,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgTestDatabase>,
+}
+
+impl Fixture {
+    async fn sqlite() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("contract.db").display());
+        let settings = Settings::load(&[("DATABASE_URL", url.as_str())], None).unwrap();
+        Fixture {
+            settings,
+            _dir: dir,
+            _pg: None,
+        }
+    }
+
+    /// `None` (after saying so) when PostgreSQL is not configured locally; panics in CI.
+    async fn postgres() -> Option<Fixture> {
+        let Some(admin_url) = test_database_url() else {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true but TEST_DATABASE_URL is not set: the PostgreSQL store contract must run in CI"
+            );
+            eprintln!("skipped: set TEST_DATABASE_URL to run the PostgreSQL store contract");
+            return None;
+        };
+        let pg = PgTestDatabase::create(&admin_url).await;
+        let settings = Settings::load(&[("DATABASE_URL", pg.url.as_str())], None).unwrap();
+        Some(Fixture {
+            settings,
+            _dir: tempfile::tempdir().unwrap(),
+            _pg: Some(pg),
+        })
+    }
+
+    async fn open(&self) -> Database {
+        startup::open_store(&self.settings).await.unwrap()
+    }
+
+    async fn migrated_store(&self) -> Arc<dyn Store> {
+        let database = self.open().await;
+        database.migrate().await.unwrap();
+        database.into_store()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_store_keeps_the_contract() {
+    let fixture = Fixture::sqlite().await;
+    store_story(fixture.migrated_store().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_store_keeps_the_contract() {
+    let Some(fixture) = Fixture::postgres().await else {
+        return;
+    };
+    store_story(fixture.migrated_store().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_schema_checks_name_the_first_missing_migration() {
+    schema_story(
+        &Fixture::sqlite().await,
+        "DELETE FROM _sqlx_migrations WHERE version = 2",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_schema_checks_name_the_first_missing_migration() {
+    let Some(fixture) = Fixture::postgres().await else {
+        return;
+    };
+    schema_story(&fixture, "DELETE FROM _sqlx_migrations WHERE version = 2").await;
+}
+
+#[tokio::test]
+async fn postgres_migrate_is_safe_from_several_nodes_at_once() {
+    let Some(fixture) = Fixture::postgres().await else {
+        return;
+    };
+    let mut nodes = Vec::new();
+    for _ in 0..4 {
+        nodes.push(fixture.open().await);
+    }
+    let runs = futures::future::join_all(nodes.iter().map(Database::migrate)).await;
+    for run in runs {
+        run.unwrap();
+    }
+    assert!(nodes[0].pending_migrations().await.unwrap().is_empty());
+}
+
+async fn schema_story(fixture: &Fixture, forget_second: &str) {
+    let database = fixture.open().await;
+    assert_eq!(
+        database.pending_migrations().await.unwrap(),
+        ["0001_initial", "0002_local_voices"]
+    );
+    database.migrate().await.unwrap();
+    database.require_current_schema().await.unwrap();
+    // An operator rolled back by hand, or a node runs a newer binary than the schema.
+    use sqlx::{Connection, Executor};
+    match &fixture.settings.database {
+        DatabaseSettings::Sqlite { path } => {
+            let url = format!("sqlite://{}", path.display());
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            conn.execute(forget_second).await.unwrap();
+        }
+        DatabaseSettings::Postgres { url } => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            conn.execute(forget_second).await.unwrap();
+        }
+    }
+    let refused = database.require_current_schema().await.unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "database schema is behind: migration 0002_local_voices has not been applied; run odeadev-tts migrate"
+    );
+}
+
+#[test]
+fn serve_no_migrate_refuses_an_unmigrated_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("empty.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_odeadev-tts"))
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .env("ODEADEV_BIND", "127.0.0.1:0")
+        .args(["serve", "--no-migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("migration 0001_initial has not been applied; run odeadev-tts migrate"),
+        "{stderr}"
+    );
+}
