@@ -10,8 +10,8 @@ pub mod views;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post, put};
-use axum::{Extension, Router};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
 
 use crate::error::ApiError;
 use crate::limits::Limiter;
@@ -48,56 +48,102 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// The whole router. Synthesis routes carry [`SynthesisRoute`]: their limits are the
-/// synthesis service's, not the general per-user limit.
+/// The API document's fixed parts; paths come from the handlers' annotations.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "OdeaDev TTS API",
+        description = "Metered text-to-speech: API keys on plans, quotas in seconds of real audio, \
+                       rate and concurrency limits, and speech from the configured engines. \
+                       Errors are `{\"detail\", \"code\", \"request_id\"}` (OpenAI's shape on `/v1/audio/speech`)."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(error::ErrorBody)),
+    tags(
+        (name = "speech", description = "Text to speech, metered"),
+        (name = "openai", description = "OpenAI-compatible speech"),
+        (name = "voices", description = "The voice catalogue"),
+        (name = "account", description = "Your account and usage"),
+        (name = "admin", description = "Users, keys and voices (admin role)"),
+        (name = "operations", description = "Health, readiness, metrics")
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the `bearer` security scheme the operations refer to.
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("odt_ API key")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every documented route, and the API document built from the same annotations: a route
+/// cannot be served without being documented. Synthesis routes carry [`extract::SynthesisRoute`]:
+/// their limits are the synthesis service's, not the general per-user limit.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use routes::{account, cloning, health, keys, openai, operations, tts, users, voices};
+    use utoipa::OpenApi as _;
+    use utoipa_axum::router::OpenApiRouter;
+    use utoipa_axum::routes;
+    let synthesis = OpenApiRouter::new()
+        .routes(routes!(tts::create_speech))
+        .routes(routes!(tts::stream_speech))
+        .routes(routes!(openai::create_speech))
+        .layer(Extension(extract::SynthesisRoute));
+    let cloning = OpenApiRouter::new()
+        .routes(routes!(cloning::clone_voice))
+        .layer(DefaultBodyLimit::max(cloning::MAX_CLONE_BODY));
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(operations::ready))
+        .routes(routes!(operations::metrics))
+        .routes(routes!(users::create_user, users::list_users))
+        .routes(routes!(users::get_user, users::patch_user))
+        .routes(routes!(users::put_quota))
+        .routes(routes!(keys::create_key, keys::list_keys))
+        .routes(routes!(keys::revoke_key))
+        .routes(routes!(voices::create_voice, voices::admin_list_voices))
+        .routes(routes!(voices::list_voices))
+        .routes(routes!(voices::list_voice_catalogue))
+        .routes(routes!(account::get_me))
+        .routes(routes!(account::list_usage))
+        .routes(routes!(account::usage_stats))
+        .routes(routes!(openai::list_models))
+        .merge(synthesis)
+        .merge(cloning)
+        .split_for_parts()
+}
+
+/// The whole router: the API, its document at `/openapi.json` and the page at `/docs`.
 pub fn router(state: AppState) -> Router {
-    use extract::SynthesisRoute;
-    use routes::{account, cloning, health, keys, openai, tts, users, voices};
-    Router::new()
-        .route("/health", get(health::health))
-        .route(
-            "/admin/users",
-            post(users::create_user).get(users::list_users),
-        )
-        .route(
-            "/admin/users/{id}",
-            get(users::get_user).patch(users::patch_user),
-        )
-        .route("/admin/users/{id}/quota", put(users::put_quota))
-        .route(
-            "/admin/users/{id}/keys",
-            post(keys::create_key).get(keys::list_keys),
-        )
-        .route("/admin/keys/{key_id}", delete(keys::revoke_key))
-        .route(
-            "/admin/voices",
-            post(voices::create_voice).get(voices::admin_list_voices),
-        )
-        .route(
-            "/admin/voices/clone",
-            post(cloning::clone_voice).layer(DefaultBodyLimit::max(cloning::MAX_CLONE_BODY)),
-        )
-        .route("/v1/voices", get(voices::list_voices))
-        .route("/v1/voices/list", get(voices::list_voice_catalogue))
-        .route("/v1/me", get(account::get_me))
-        .route("/v1/usage", get(account::list_usage))
-        .route("/v1/usage/stats", get(account::usage_stats))
-        .route(
-            "/v1/tts",
-            post(tts::create_speech).layer(Extension(SynthesisRoute)),
-        )
-        .route(
-            "/v2/tts",
-            post(tts::stream_speech).layer(Extension(SynthesisRoute)),
-        )
-        .route(
-            "/v1/audio/speech",
-            post(openai::create_speech).layer(Extension(SynthesisRoute)),
-        )
-        .route("/v1/models", get(openai::list_models))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
-        .layer(axum::middleware::from_fn(context::request_context))
-        .with_state(state)
+    use routes::operations;
+    let (api, document) = api();
+    let document = Arc::new(document);
+    api.route(
+        "/openapi.json",
+        get(move || {
+            let document = document.clone();
+            async move { Json(document.as_ref().clone()) }
+        }),
+    )
+    .route("/docs", get(operations::docs))
+    .route("/docs/swagger-ui-bundle.js", get(operations::docs_js))
+    .route("/docs/swagger-ui.css", get(operations::docs_css))
+    .fallback(not_found)
+    .method_not_allowed_fallback(method_not_allowed)
+    .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+    .layer(axum::middleware::from_fn(context::request_context))
+    .with_state(state)
 }

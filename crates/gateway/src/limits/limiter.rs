@@ -177,6 +177,15 @@ impl Limiter {
         }
     }
 
+    /// Readiness of the backend: `None` when it is in process (nothing to check), else the
+    /// outcome of a bounded round trip.
+    pub async fn ping(&self) -> Option<Result<(), LimitError>> {
+        if !self.inner.backend.leases_expire() {
+            return None;
+        }
+        Some(self.bounded(self.inner.backend.ping()).await)
+    }
+
     /// Admits a synthesis request at the user's rate and concurrency, or says why not.
     pub async fn admit_synthesis(&self, user: &User) -> Result<Admitted, Refused> {
         let rate = Rate::per_minute(user.rpm());

@@ -79,4 +79,9 @@ pub trait LimitBackend: Send + Sync {
 
     /// Gives a slot back (a no-op if the lease is gone).
     async fn release(&self, slots_key: &str, lease_id: &str) -> Result<(), LimitError>;
+
+    /// A cheap round trip, for readiness.
+    async fn ping(&self) -> Result<(), LimitError> {
+        Ok(())
+    }
 }

@@ -212,6 +212,14 @@ impl LimitBackend for RedisLimits {
         Ok(held == 1)
     }
 
+    async fn ping(&self) -> Result<(), LimitError> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.connection.clone())
+            .await
+            .map_err(failed)?;
+        Ok(())
+    }
+
     async fn release(&self, slots_key: &str, lease_id: &str) -> Result<(), LimitError> {
         redis::cmd("ZREM")
             .arg(slots_key)

@@ -186,9 +186,25 @@ pub struct Settled {
     pub remaining_ms: i64,
 }
 
+/// Connections of one database pool, for metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct PoolStats {
+    /// `read`, `write` or `main`.
+    pub name: &'static str,
+    /// Connections checked out.
+    pub in_use: u32,
+    /// Connections idle in the pool.
+    pub idle: u32,
+}
+
 /// All persistent state of the gateway.
 #[async_trait]
 pub trait Store: Send + Sync {
+    /// Pool usage, for metrics (none when the store has no pool).
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        Vec::new()
+    }
+
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Returns the stored key pepper, storing `candidate` first if there is none.

@@ -5,6 +5,7 @@ pub mod cloning;
 pub mod health;
 pub mod keys;
 pub mod openai;
+pub mod operations;
 pub mod tts;
 pub mod users;
 pub mod voices;

@@ -72,7 +72,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         }
         Err(_) => failed("database did not answer in time"),
     };
-    let redis = state.limits_readiness().await;
+    let redis = match state.limits.ping().await {
+        None => Check {
+            status: "disabled".into(),
+            detail: Some("limits are kept in process (REDIS_URL not set)".into()),
+        },
+        Some(Ok(())) => ok(),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: redis failed");
+            failed("redis unreachable")
+        }
+    };
     let mut engines = std::collections::BTreeMap::new();
     let mut any_engine = false;
     for engine in state.synthesis.engines().all() {
@@ -118,7 +128,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     for engine in state.synthesis.engines().all() {
         crate::metrics::breaker_state(engine.provider().as_str(), engine.breaker_state());
     }
-    state.store.report_pool_metrics();
+    for pool in state.store.pool_stats() {
+        crate::metrics::db_pool(pool.name, pool.in_use, pool.idle);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(),

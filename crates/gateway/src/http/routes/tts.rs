@@ -17,7 +17,7 @@ use crate::domain::options::{Emotion, Model, LANGUAGE_BOOSTS};
 use crate::domain::text::SpeechText;
 use crate::error::ApiError;
 use crate::http::context::{RequestId, RequestLog};
-use crate::http::error::add_rate_limit_headers;
+use crate::http::error::{add_rate_limit_headers, ErrorBody};
 use crate::http::extract::{Authed, JsonBody};
 use crate::http::stream_body;
 use crate::http::views::secs;
@@ -157,6 +157,26 @@ pub struct TtsResponse {
 }
 
 /// Speaks a text and returns the audio as base64 JSON.
+#[utoipa::path(
+    post,
+    path = "/v1/tts",
+    tag = "speech",
+    request_body = TtsRequest,
+    responses(
+        (status = 200, description = "Speech, base64 in JSON", body = TtsResponse),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody),
+        (status = 403, description = "Inactive user", body = ErrorBody),
+        (status = 404, description = "Unknown voice", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody),
+        (status = 429, description = "Quota cannot cover the estimate, or a rate/concurrency limit; `Retry-After` and `RateLimit-*` headers", body = ErrorBody),
+        (status = 502, description = "The engine failed (nothing charged)", body = ErrorBody),
+        (status = 503, description = "The engine or a dependency is unavailable (nothing charged)", body = ErrorBody),
+        (status = 504, description = "The engine did not answer in time (nothing charged)", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn create_speech(
     State(state): State<AppState>,
     Authed(me): Authed,
@@ -198,6 +218,26 @@ fn wants_sse(headers: &HeaderMap) -> bool {
 }
 
 /// Speaks a text and streams the audio as it is produced.
+#[utoipa::path(
+    post,
+    path = "/v2/tts",
+    tag = "speech",
+    request_body = TtsRequest,
+    responses(
+        (status = 200, description = "The audio itself, streamed as produced (audio/mpeg, audio/pcm, audio/flac), or SSE `audio`/`done` events with `Accept: text/event-stream`", content_type = "audio/mpeg", body = Vec<u8>),
+        (status = 400, description = "Malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody),
+        (status = 403, description = "Inactive user", body = ErrorBody),
+        (status = 404, description = "Unknown voice", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody),
+        (status = 429, description = "Quota cannot cover the estimate, or a rate/concurrency limit; `Retry-After` and `RateLimit-*` headers", body = ErrorBody),
+        (status = 502, description = "The engine failed (nothing charged)", body = ErrorBody),
+        (status = 503, description = "The engine or a dependency is unavailable (nothing charged)", body = ErrorBody),
+        (status = 504, description = "The engine did not answer in time (nothing charged)", body = ErrorBody)
+    ),
+    security(("bearer" = []))
+)]
 pub async fn stream_speech(
     State(state): State<AppState>,
     Authed(me): Authed,

@@ -89,6 +89,20 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        [("write", &self.write), ("read", &self.read)]
+            .into_iter()
+            .map(|(name, pool)| {
+                let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+                PoolStats {
+                    name,
+                    in_use: pool.size().saturating_sub(idle),
+                    idle,
+                }
+            })
+            .collect()
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.read)
