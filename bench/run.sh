@@ -141,27 +141,28 @@ start_sim() {
     [[ $SIM_URL == http://127.* ]] || die "$name is not on loopback: $SIM_URL"
 }
 
-# gw_env DB_URL SIM_URL: the gateway's environment (everything else from the caller's is dropped
-# where it would change what is measured).
-gw_cmd() {
-    local db=$1 sim=$2
-    shift 2
-    env -u REDIS_URL -u ODEADEV_DEFAULT_VOICE -u MINIMAX_GROUP_ID \
-        DATABASE_URL="$db" MINIMAX_API_KEY="$SIM_KEY" MINIMAX_BASE_URL="$sim" \
-        RUST_LOG=warn ODEADEV_LOG_FORMAT=json "$GW_BIN" "$@"
+# gw_env DB_URL SIM_URL [BIND]: sets GW_ENV, the command prefix that gives the gateway its
+# environment (settings from the caller's that would change what is measured are dropped).
+gw_env() {
+    GW_ENV=(env -u REDIS_URL -u ODEADEV_DEFAULT_VOICE -u MINIMAX_GROUP_ID
+        DATABASE_URL="$1" MINIMAX_API_KEY="$SIM_KEY" MINIMAX_BASE_URL="$2"
+        ODEADEV_BIND="${3:-127.0.0.1:0}" RUST_LOG=warn ODEADEV_LOG_FORMAT=json)
 }
 
 # start_gateway NAME DB_URL SIM_URL: migrates, creates the admin, serves; sets GW_PID, GW_URL,
 # ADMIN_KEY.
 start_gateway() {
     local name=$1 db=$2 sim=$3 port i try up
-    gw_cmd "$db" "$sim" migrate >>"$LOGS/$name.log" 2>&1 || die "$name: migrate failed: $(tail -n 5 "$LOGS/$name.log")"
-    gw_cmd "$db" "$sim" create-admin "Bench Admin" "bench-admin@example.com" --json \
+    gw_env "$db" "$sim"
+    "${GW_ENV[@]}" "$GW_BIN" migrate >>"$LOGS/$name.log" 2>&1 || die "$name: migrate failed: $(tail -n 5 "$LOGS/$name.log")"
+    "${GW_ENV[@]}" "$GW_BIN" create-admin "Bench Admin" "bench-admin@example.com" --json \
         >"$TMP/$name.admin.json" 2>>"$LOGS/$name.log" || die "$name: create-admin failed: $(tail -n 5 "$LOGS/$name.log")"
     ADMIN_KEY=$(json_get "$TMP/$name.admin.json" '["api_key"]')
     for try in 1 2 3; do
         port=$(free_port)
-        ODEADEV_BIND="127.0.0.1:$port" gw_cmd "$db" "$sim" serve >>"$LOGS/$name.log" 2>&1 &
+        gw_env "$db" "$sim" "127.0.0.1:$port"
+        # A simple command, so $! is the gateway itself (env execs it), not a subshell.
+        "${GW_ENV[@]}" "$GW_BIN" serve >>"$LOGS/$name.log" 2>&1 &
         GW_PID=$!
         PIDS+=("$GW_PID")
         GW_URL="http://127.0.0.1:$port"
@@ -174,7 +175,11 @@ start_gateway() {
             kill -0 "$GW_PID" 2>/dev/null || break
             sleep 0.1
         done
-        ((up)) && return 0
+        if ((up)); then
+            [[ $(cat "/proc/$GW_PID/comm" 2>/dev/null) == odeadev-tts ]] ||
+                die "$name: pid $GW_PID is not the gateway; measurements would be wrong"
+            return 0
+        fi
         log "$name did not come up on port $port (try $try): $(tail -n 3 "$LOGS/$name.log")"
         stop_pid "$GW_PID"
     done

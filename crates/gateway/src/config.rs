@@ -106,8 +106,21 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Rate, concurrency and authentication-failure limits.
     pub limits: LimitSettings,
+    /// HTTP connection timeouts and the shutdown grace period.
+    pub server: ServerSettings,
     /// OpenAI voice name → our voice name (`ODEADEV_OPENAI_VOICES=alloy=marcy,onyx=marcus`).
     pub openai_voices: Vec<(String, String)>,
+}
+
+/// Socket timeouts and graceful shutdown.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSettings {
+    /// Time a client has to send a request's headers (also bounds idle keep-alive).
+    pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body.
+    pub body_timeout: Duration,
+    /// How long requests and streams in flight may finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -250,6 +263,11 @@ impl Settings {
             reap_interval: secs(env, "ODEADEV_REAP_INTERVAL_SECS", 15, 1, 3_600)?,
             log_format,
             limits: load_limits(env)?,
+            server: ServerSettings {
+                header_read_timeout: secs(env, "ODEADEV_HEADER_READ_TIMEOUT_SECS", 10, 1, 3_600)?,
+                body_timeout: secs(env, "ODEADEV_BODY_TIMEOUT_SECS", 30, 1, 3_600)?,
+                shutdown_grace: secs(env, "ODEADEV_SHUTDOWN_GRACE_SECS", 30, 0, 3_600)?,
+            },
             openai_voices: parse_voice_map(env.get("ODEADEV_OPENAI_VOICES"))?,
         })
     }

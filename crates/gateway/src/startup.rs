@@ -210,6 +210,7 @@ impl Application {
             store,
             openai_voices: Arc::new(settings.openai_voices.iter().cloned().collect()),
         };
+        crate::metrics::install();
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {} (ODEADEV_BIND)", settings.bind))?;
@@ -234,13 +235,23 @@ impl Application {
             self.state.store.clone(),
             self.settings.reap_interval,
         ));
-        let app = router(self.state);
-        // Connect info gives the peer address to the per-client limits.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let synthesis = self.state.synthesis.clone();
+        let app = router(self.state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            self.settings.server.body_timeout,
+        ));
+        let drained =
+            crate::server::serve(self.listener, app, self.settings.server, shutdown).await;
         reaper.abort();
-        served.context("serving HTTP")
+        if !drained {
+            tracing::warn!("grace period over with requests still in flight");
+        }
+        let abandoned = synthesis.abandon_in_flight().await;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "settled requests still in flight at shutdown as failed"
+            );
+        }
+        Ok(())
     }
 }

@@ -11,6 +11,8 @@ mod cloning;
 mod limits;
 mod metering;
 mod openai;
+mod operations;
+mod process;
 mod store_contract;
 mod tts;
 mod upstream;
