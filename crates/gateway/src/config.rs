@@ -121,6 +121,8 @@ pub struct ServerSettings {
     pub body_timeout: Duration,
     /// How long requests and streams in flight may finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    /// A second listener for `/metrics` only (e.g. on a private interface).
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -267,6 +269,17 @@ impl Settings {
                 header_read_timeout: secs(env, "ODEADEV_HEADER_READ_TIMEOUT_SECS", 10, 1, 3_600)?,
                 body_timeout: secs(env, "ODEADEV_BODY_TIMEOUT_SECS", 30, 1, 3_600)?,
                 shutdown_grace: secs(env, "ODEADEV_SHUTDOWN_GRACE_SECS", 30, 0, 3_600)?,
+                metrics_bind: env
+                    .get("ODEADEV_METRICS_BIND")
+                    .map(|raw| {
+                        raw.trim().parse().map_err(|_| {
+                            bad(
+                                "ODEADEV_METRICS_BIND",
+                                format!("{raw:?} is not an address like 127.0.0.1:9100"),
+                            )
+                        })
+                    })
+                    .transpose()?,
             },
             openai_voices: parse_voice_map(env.get("ODEADEV_OPENAI_VOICES"))?,
         })

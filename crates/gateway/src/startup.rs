@@ -170,6 +170,7 @@ pub async fn engines(settings: &Settings) -> anyhow::Result<EngineRegistry> {
 /// A bound, ready-to-serve application.
 pub struct Application {
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
 }
@@ -214,11 +215,27 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {} (ODEADEV_BIND)", settings.bind))?;
+        let metrics_listener = match settings.server.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr} (ODEADEV_METRICS_BIND)"))?,
+            ),
+            None => None,
+        };
         Ok(Application {
             listener,
+            metrics_listener,
             state,
             settings,
         })
+    }
+
+    /// The metrics listener's address, when `ODEADEV_METRICS_BIND` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// The address actually bound (port 0 resolved).
@@ -236,12 +253,19 @@ impl Application {
             self.settings.reap_interval,
         ));
         let synthesis = self.state.synthesis.clone();
+        let metrics = self.metrics_listener.map(|listener| {
+            let app = crate::http::metrics_router(self.state.clone());
+            tokio::spawn(async move { axum::serve(listener, app).await })
+        });
         let app = router(self.state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             self.settings.server.body_timeout,
         ));
         let drained =
             crate::server::serve(self.listener, app, self.settings.server, shutdown).await;
         reaper.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         if !drained {
             tracing::warn!("grace period over with requests still in flight");
         }

@@ -126,6 +126,13 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// The router of the optional metrics-only listener (`ODEADEV_METRICS_BIND`).
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(routes::operations::metrics))
+        .with_state(state)
+}
+
 /// The whole router: the API, its document at `/openapi.json` and the page at `/docs`.
 pub fn router(state: AppState) -> Router {
     use routes::operations;

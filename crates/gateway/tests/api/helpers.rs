@@ -15,6 +15,7 @@ pub const SIM_KEY: &str = "sim-secret-key-7f3a9c";
 
 pub struct TestApp {
     pub address: SocketAddr,
+    pub metrics_address: Option<SocketAddr>,
     pub admin_key: String,
     pub client: Client,
     pub sim: SimHandle,
@@ -158,11 +159,13 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         .unwrap();
     let app = Application::build(settings).await.unwrap();
     let address = app.local_addr().unwrap();
+    let metrics_address = app.metrics_addr();
     let server = tokio::spawn(async move {
         app.run_until(std::future::pending()).await.unwrap();
     });
     TestApp {
         address,
+        metrics_address,
         admin_key: admin.plain,
         client: Client::builder()
             .redirect(reqwest::redirect::Policy::none())

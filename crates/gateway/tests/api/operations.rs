@@ -213,3 +213,31 @@ async fn the_docs_page_is_served_from_the_binary() {
         assert!(r.bytes().await.unwrap().len() > 10_000);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_have_their_own_listener() {
+    let app = spawn_app_with(Options {
+        env: vec![("ODEADEV_METRICS_BIND", "127.0.0.1:0".into())],
+        ..Options::default()
+    })
+    .await;
+    let addr = app.metrics_address.expect("a metrics listener");
+    app.client.get(app.url("/health")).send().await.unwrap();
+    let text = app
+        .client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("odeadev_http_requests_total"));
+    let r = app
+        .client
+        .get(format!("http://{addr}/v1/me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "only metrics on the metrics listener");
+}
