@@ -102,7 +102,9 @@ pub async fn open(
             ))
         }
     };
-    let (tx, rx) = mpsc::channel::<Event>(16);
+    // A slow client holds back the upstream read (TCP backpressure) instead of piling audio
+    // up in memory: with thousands of streams, every buffered chunk counts.
+    let (tx, rx) = mpsc::channel::<Event>(2);
     tokio::spawn(async move {
         let finished = matches!(first, StreamEvent::Finished { .. });
         if tx.send(Ok(first)).await.is_err() || finished {

@@ -64,7 +64,7 @@ impl SynthesisService {
                 return;
             }
         };
-        let (tx, rx) = mpsc::channel(8);
+        let (tx, rx) = mpsc::channel(2);
         let start = StreamStart {
             voice: job.voice.clone(),
             format: job.request.format,

@@ -1,8 +1,11 @@
 //! PostgreSQL store: the scale-out backend. One pool shared by every gateway node's requests;
 //! all cross-node guarantees come from row locks and conditional updates, never from memory.
 
+mod audit;
+mod cycles;
 mod keys;
 mod metering;
+mod reports;
 mod rows;
 mod usage;
 mod users;
@@ -18,6 +21,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 use super::*;
+use crate::domain::audit::{AuditEntry, AuditRecord};
+use crate::domain::cycle::BillingPeriod;
 use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
 
 /// Migrations for PostgreSQL, embedded in the binary.
@@ -120,6 +125,15 @@ impl PostgresStore {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn pool_stats(&self) -> Vec<PoolStats> {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        vec![PoolStats {
+            name: "main",
+            in_use: self.pool.size().saturating_sub(idle),
+            idle,
+        }]
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
@@ -148,7 +162,7 @@ impl Store for PostgresStore {
         user: NewUser,
         key: NewKey,
     ) -> Result<(User, ApiKeyRecord), StoreError> {
-        users::create(&self.pool, user, key).await
+        users::create(&self.pool, user, key, None).await
     }
 
     async fn get_user(&self, id: i64) -> Result<User, StoreError> {
@@ -164,7 +178,7 @@ impl Store for PostgresStore {
     }
 
     async fn update_user(&self, id: i64, patch: UserPatch) -> Result<User, StoreError> {
-        users::update(&self.pool, id, patch).await
+        users::update(&self.pool, id, patch, None).await
     }
 
     async fn create_key(&self, user_id: i64, key: NewKey) -> Result<ApiKeyRecord, StoreError> {
@@ -181,7 +195,7 @@ impl Store for PostgresStore {
     }
 
     async fn revoke_key(&self, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
-        keys::revoke(&self.pool, key_id).await
+        keys::revoke(&self.pool, key_id, None).await
     }
 
     async fn find_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
@@ -193,7 +207,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_voice(&self, voice: NewVoice) -> Result<Voice, StoreError> {
-        voices::create(&self.pool, voice).await
+        voices::create(&self.pool, voice, None).await
     }
 
     async fn list_voices(&self, filter: &VoiceFilter) -> Result<Vec<Voice>, StoreError> {
@@ -245,5 +259,96 @@ impl Store for PostgresStore {
 
     async fn usage_stats(&self, user_id: i64) -> Result<UsageStats, StoreError> {
         usage::stats(&self.pool, user_id).await
+    }
+
+    // Billing cycles and audit
+
+    async fn create_user_audited(
+        &self,
+        user: NewUser,
+        key: NewKey,
+        audit: AuditEntry,
+    ) -> Result<(User, ApiKeyRecord), StoreError> {
+        users::create(&self.pool, user, key, Some(audit)).await
+    }
+
+    async fn update_user_audited(
+        &self,
+        id: i64,
+        patch: UserPatch,
+        audit: AuditEntry,
+    ) -> Result<User, StoreError> {
+        users::update(&self.pool, id, patch, Some(audit)).await
+    }
+
+    async fn create_key_audited(
+        &self,
+        user_id: i64,
+        key: NewKey,
+        audit: AuditEntry,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        // Share-lock the owner so it cannot vanish between the check and the insert.
+        users::get(&mut tx, user_id, " FOR SHARE").await?;
+        let record = keys::insert(&mut tx, user_id, key).await?;
+        audit::insert(&mut tx, &audit.target(&record.id)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(record)
+    }
+
+    async fn revoke_key_audited(
+        &self,
+        key_id: &str,
+        audit: AuditEntry,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        keys::revoke(&self.pool, key_id, Some(audit)).await
+    }
+
+    async fn create_voice_audited(
+        &self,
+        voice: NewVoice,
+        audit: AuditEntry,
+    ) -> Result<Voice, StoreError> {
+        voices::create(&self.pool, voice, Some(audit)).await
+    }
+
+    async fn reset_cycle(
+        &self,
+        user_id: i64,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<User, StoreError> {
+        cycles::reset(&self.pool, user_id, now, audit).await
+    }
+
+    async fn roll_over_cycles(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        cycles::roll_over_due(&self.pool, now).await
+    }
+
+    async fn list_billing_periods(
+        &self,
+        user_id: i64,
+        page: Page,
+    ) -> Result<Vec<BillingPeriod>, StoreError> {
+        cycles::list_periods(&self.pool, user_id, page).await
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<(Vec<AuditRecord>, i64), StoreError> {
+        audit::list(&self.pool, filter, page).await
+    }
+
+    // Reports
+    fn usage_report(
+        &self,
+        query: &crate::store::reports::UsageReportQuery,
+    ) -> futures::stream::BoxStream<
+        'static,
+        Result<crate::store::reports::UsageReportRow, StoreError>,
+    > {
+        self::reports::usage(&self.pool, query)
     }
 }
