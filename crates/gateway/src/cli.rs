@@ -1,4 +1,7 @@
-//! Command line: `serve`, `migrate`, `create-admin`.
+//! Command line: `serve`, `migrate`, `create-admin`, `export-usage`, `backup`.
+
+mod backup;
+mod export;
 
 use clap::{Parser, Subcommand};
 
@@ -42,6 +45,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export usage per user per period as CSV or JSON (same rows as GET /admin/usage),
+    /// streamed to stdout or a file: for cron jobs.
+    ExportUsage(export::ExportArgs),
+    /// Write a consistent online copy of the SQLite database to DEST (which must not exist)
+    /// and verify it; for PostgreSQL, print the pg_dump command to use instead.
+    Backup {
+        /// Path of the copy.
+        dest: std::path::PathBuf,
+    },
 }
 
 /// Runs the command line; returns the process exit code.
@@ -70,6 +82,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CreateAdmin { name, email, json } => {
             create_admin(settings, name, email, json).await
         }
+        Command::ExportUsage(args) => export::run(settings, args).await,
+        Command::Backup { dest } => backup::run(settings, &dest).await,
     }
 }
 

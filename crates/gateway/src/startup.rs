@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::{DatabaseSettings, Settings};
+use crate::domain::audit::{action, target, AuditEntry};
 use crate::domain::plan::{Plan, Role};
 use crate::domain::records::User;
 use crate::engine::local::{LocalEngine, LocalEngineSettings};
@@ -140,8 +141,10 @@ pub async fn create_admin(
         plan: Plan::Enterprise,
         role: Role::Admin,
     };
+    // Audited like an admin's write, with no actor: it came from the command line.
+    let audit = AuditEntry::new(None, action::USER_CREATE, target::USER, String::new());
     accounts
-        .create_user(user)
+        .create_user(user, audit)
         .await
         .map_err(|e| anyhow::anyhow!("creating the admin: {e}"))
 }

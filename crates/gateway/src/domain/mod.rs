@@ -2,6 +2,8 @@
 //! Nothing here knows about HTTP or databases.
 
 pub mod api_key;
+pub mod audit;
+pub mod cycle;
 pub mod estimate;
 pub mod openai;
 pub mod options;

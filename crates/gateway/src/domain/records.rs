@@ -37,6 +37,12 @@ pub struct User {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Cycles are monthly from this instant (creation time by default).
+    pub cycle_anchor: DateTime<Utc>,
+    /// Start of the current billing cycle.
+    pub cycle_started_at: DateTime<Utc>,
+    /// When the current cycle ends and `used_ms` starts again from zero.
+    pub cycle_ends_at: DateTime<Utc>,
 }
 
 impl User {

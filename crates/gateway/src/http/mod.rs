@@ -93,6 +93,7 @@ impl utoipa::Modify for BearerAuth {
 /// cannot be served without being documented. Synthesis routes carry [`extract::SynthesisRoute`]:
 /// their limits are the synthesis service's, not the general per-user limit.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    use routes::reports;
     use routes::{account, cloning, health, keys, openai, operations, tts, users, voices};
     use utoipa::OpenApi as _;
     use utoipa_axum::router::OpenApiRouter;
@@ -121,6 +122,11 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(account::list_usage))
         .routes(routes!(account::usage_stats))
         .routes(routes!(openai::list_models))
+        // Billing cycles and audit
+        .routes(routes!(routes::cycles::reset_cycle))
+        .routes(routes!(routes::cycles::list_billing_periods))
+        .routes(routes!(routes::audit::list_audit))
+        .routes(routes!(reports::usage_report))
         .merge(synthesis)
         .merge(cloning)
         .split_for_parts()

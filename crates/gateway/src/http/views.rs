@@ -48,6 +48,10 @@ pub struct UserResponse {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// Start of the current billing cycle (cycles are monthly from the user's anchor).
+    pub cycle_started_at: DateTime<Utc>,
+    /// When the current cycle ends and used seconds start again from zero.
+    pub cycle_resets_at: DateTime<Utc>,
 }
 
 impl From<&User> for UserResponse {
@@ -68,6 +72,8 @@ impl From<&User> for UserResponse {
             is_active: u.is_active,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            cycle_started_at: u.cycle_started_at,
+            cycle_resets_at: u.cycle_ends_at,
         }
     }
 }

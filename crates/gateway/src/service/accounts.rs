@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::auth::Authenticator;
 use crate::domain::api_key;
+use crate::domain::audit::AuditEntry;
 use crate::domain::records::{ApiKeyRecord, User};
 use crate::error::ApiError;
 use crate::store::{NewKey, NewUser, Store, StoreError};
@@ -42,11 +43,22 @@ impl Accounts {
         (key, generated.plain)
     }
 
-    /// Creates a user with a first key named `default`.
-    pub async fn create_user(&self, user: NewUser) -> Result<(User, IssuedKey), ApiError> {
+    /// Creates a user with a first key named `default`, writing `audit` with it.
+    pub async fn create_user(
+        &self,
+        user: NewUser,
+        audit: AuditEntry,
+    ) -> Result<(User, IssuedKey), ApiError> {
         let (key, plain) = self.new_key("default".into(), None);
         let email = user.email.clone();
-        match self.store.create_user(user, key).await {
+        let audit = audit.details(serde_json::json!({
+            "name": user.name,
+            "email": user.email,
+            "plan": user.plan.as_str(),
+            "role": user.role.as_str(),
+            "key_prefix": key.prefix,
+        }));
+        match self.store.create_user_audited(user, key, audit).await {
             Ok((user, record)) => Ok((user, IssuedKey { record, plain })),
             Err(StoreError::Conflict(_)) => Err(ApiError::Conflict(format!(
                 "a user with email {email} already exists"
@@ -55,15 +67,23 @@ impl Accounts {
         }
     }
 
-    /// Issues another key to an existing user.
+    /// Issues another key to an existing user, writing `audit` with it.
     pub async fn issue_key(
         &self,
         user_id: i64,
         name: String,
         expires_at: Option<DateTime<Utc>>,
+        audit: AuditEntry,
     ) -> Result<IssuedKey, ApiError> {
         let (key, plain) = self.new_key(name, expires_at);
-        match self.store.create_key(user_id, key).await {
+        // Metadata only: the key's text never reaches the audit log.
+        let audit = audit.details(serde_json::json!({
+            "user_id": user_id,
+            "name": key.name,
+            "key_prefix": key.prefix,
+            "expires_at": key.expires_at,
+        }));
+        match self.store.create_key_audited(user_id, key, audit).await {
             Ok(record) => Ok(IssuedKey { record, plain }),
             Err(StoreError::NotFound) => {
                 Err(ApiError::NotFound(format!("user {user_id} not found")))

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use odeadev_audio::decode_wav;
 
+use crate::domain::audit::AuditEntry;
 use crate::domain::options::Gender;
 use crate::domain::records::Voice;
 use crate::engine::{CloneError, CloneSample, EngineRegistry, Provider};
@@ -85,6 +86,7 @@ pub async fn clone_voice(
     store: &Arc<dyn Store>,
     engines: &EngineRegistry,
     request: CloneRequest,
+    audit: AuditEntry,
 ) -> Result<Voice, ApiError> {
     let Some(cloner) = engines.cloner() else {
         return Err(ApiError::EngineUnavailable {
@@ -129,13 +131,23 @@ pub async fn clone_voice(
         is_cloned: true,
         expires_at: Some(Utc::now() + Duration::days(CLONE_TTL_DAYS)),
     };
-    store.create_voice(voice).await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::Conflict(format!(
-            "a voice named {} already exists",
-            request.friendly_name
-        )),
-        other => other.into(),
-    })
+    let audit = audit.details(serde_json::json!({
+        "friendly_name": voice.friendly_name,
+        "engine_voice_id": voice.engine_voice_id,
+        "language": voice.language,
+        "gender": voice.gender.as_str(),
+        "expires_at": voice.expires_at,
+    }));
+    store
+        .create_voice_audited(voice, audit)
+        .await
+        .map_err(|e| match e {
+            StoreError::Conflict(_) => ApiError::Conflict(format!(
+                "a voice named {} already exists",
+                request.friendly_name
+            )),
+            other => other.into(),
+        })
 }
 
 #[cfg(test)]

@@ -4,4 +4,5 @@ pub mod accounts;
 pub mod auth;
 pub mod cloning;
 pub mod reaper;
+pub mod reports;
 pub mod synthesis;

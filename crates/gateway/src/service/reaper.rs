@@ -1,6 +1,11 @@
 //! Settles reservations whose lease ran out (their node died or lost the database) as
 //! failed, so no quota stays locked. Safe to run on every node at once: each expired record
 //! is settled by exactly one conditional update.
+//!
+//! The same loop closes billing cycles that ended (so `used_ms` is zero and the closed totals
+//! are in `billing_periods` even for users who make no request); requests also roll their own
+//! cycle over, so this sweep is about timeliness, not correctness. Safe on many nodes too:
+//! each cycle is closed by one conditional update on its start.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +30,21 @@ pub async fn reap_once(store: &dyn Store) -> u64 {
     }
 }
 
+/// Closes every billing cycle that ended; returns how many.
+pub async fn roll_over_once(store: &dyn Store) -> u64 {
+    match store.roll_over_cycles(Utc::now()).await {
+        Ok(0) => 0,
+        Ok(n) => {
+            tracing::info!(closed = n, "closed billing cycles");
+            n
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not roll billing cycles over");
+            0
+        }
+    }
+}
+
 /// Reaps every `interval` until the task is dropped.
 pub async fn run(store: Arc<dyn Store>, interval: Duration) {
     let mut tick = tokio::time::interval(interval);
@@ -32,5 +52,6 @@ pub async fn run(store: Arc<dyn Store>, interval: Duration) {
     loop {
         tick.tick().await;
         reap_once(store.as_ref()).await;
+        roll_over_once(store.as_ref()).await;
     }
 }

@@ -4,12 +4,15 @@
 //! read-modify-write in application memory, so it holds across any number of nodes.
 
 pub mod postgres;
+pub mod reports;
 pub mod schema;
 pub mod sqlite;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::domain::audit::{AuditEntry, AuditRecord};
+use crate::domain::cycle::BillingPeriod;
 use crate::domain::options::Gender;
 use crate::domain::plan::{Plan, Role};
 use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
@@ -197,6 +200,17 @@ pub struct PoolStats {
     pub idle: u32,
 }
 
+/// Filters for the audit log listing.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Only this action (e.g. `user.create`).
+    pub action: Option<String>,
+    /// Only this target type (`user`, `api_key`, `voice`).
+    pub target_type: Option<String>,
+    /// Only this target id.
+    pub target_id: Option<String>,
+}
+
 /// All persistent state of the gateway.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -276,4 +290,76 @@ pub trait Store: Send + Sync {
     async fn list_usage(&self, user_id: i64, page: Page) -> Result<Vec<UsageRecord>, StoreError>;
     /// Totals over a user's usage records.
     async fn usage_stats(&self, user_id: i64) -> Result<UsageStats, StoreError>;
+
+    // Billing cycles and audit
+    //
+    // Admin writes go through the `*_audited` methods: the change and its `audit_log` row
+    // commit together. A cycle rolls over lazily inside `reserve` (same transaction), or in
+    // `roll_over_cycles`; both close it with one conditional update on `cycle_started_at`,
+    // so racing nodes roll over once. Reservations carry over: a settlement after the
+    // rollover bills into the new cycle.
+
+    /// [`Store::create_user`] plus its audit row (target: the new user's id).
+    async fn create_user_audited(
+        &self,
+        user: NewUser,
+        key: NewKey,
+        audit: AuditEntry,
+    ) -> Result<(User, ApiKeyRecord), StoreError>;
+    /// [`Store::update_user`] plus its audit row.
+    async fn update_user_audited(
+        &self,
+        id: i64,
+        patch: UserPatch,
+        audit: AuditEntry,
+    ) -> Result<User, StoreError>;
+    /// [`Store::create_key`] plus its audit row (target: the new key's id).
+    async fn create_key_audited(
+        &self,
+        user_id: i64,
+        key: NewKey,
+        audit: AuditEntry,
+    ) -> Result<ApiKeyRecord, StoreError>;
+    /// [`Store::revoke_key`] plus its audit row.
+    async fn revoke_key_audited(
+        &self,
+        key_id: &str,
+        audit: AuditEntry,
+    ) -> Result<ApiKeyRecord, StoreError>;
+    /// [`Store::create_voice`] plus its audit row (target: the new voice's id).
+    async fn create_voice_audited(
+        &self,
+        voice: NewVoice,
+        audit: AuditEntry,
+    ) -> Result<Voice, StoreError>;
+    /// Closes the user's current cycle at `now` (writes its billing period, zeroes
+    /// `used_ms`) and starts a new one at `now` with the same anchor; audited.
+    async fn reset_cycle(
+        &self,
+        user_id: i64,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<User, StoreError>;
+    /// Rolls over every cycle that ended by `now`; returns how many were closed.
+    async fn roll_over_cycles(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// A user's closed billing periods, newest first.
+    async fn list_billing_periods(
+        &self,
+        user_id: i64,
+        page: Page,
+    ) -> Result<Vec<BillingPeriod>, StoreError>;
+    /// Audit rows matching `filter`, newest first, and the total matching.
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<(Vec<AuditRecord>, i64), StoreError>;
+
+    // Reports
+    /// Usage aggregated per user per period, in (user, period) order, streamed from the
+    /// database as it is read: the report is never held in memory.
+    fn usage_report(
+        &self,
+        query: &reports::UsageReportQuery,
+    ) -> futures::stream::BoxStream<'static, Result<reports::UsageReportRow, StoreError>>;
 }

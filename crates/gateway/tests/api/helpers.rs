@@ -19,6 +19,8 @@ pub struct TestApp {
     pub admin_key: String,
     pub client: Client,
     pub sim: SimHandle,
+    /// The app's `DATABASE_URL`, for tests that open the store beside it.
+    pub database_url: String,
     _dir: tempfile::TempDir,
     _server: tokio::task::JoinHandle<()>,
     // Last, so the database goes after everything that uses it.
@@ -143,7 +145,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         None => format!("sqlite://{}", dir.path().join("test.db").display()),
     };
     let mut env: HashMap<String, String> = HashMap::new();
-    env.insert("DATABASE_URL".into(), database_url);
+    env.insert("DATABASE_URL".into(), database_url.clone());
     env.insert("ODEADEV_BIND".into(), "127.0.0.1:0".into());
     if !options.no_minimax {
         env.insert("MINIMAX_API_KEY".into(), SIM_KEY.into());
@@ -172,6 +174,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
             .build()
             .unwrap(),
         sim,
+        database_url,
         _dir: dir,
         _server: server,
         _db: pg,

@@ -138,6 +138,7 @@ async fn the_api_document_covers_every_route_and_resolves() {
         "DELETE /admin/keys/{key_id}",
         "POST /admin/voices",
         "GET /admin/voices",
+        "GET /admin/usage",
         "POST /admin/voices/clone",
         "GET /v1/voices",
         "GET /v1/voices/list",
@@ -148,6 +149,9 @@ async fn the_api_document_covers_every_route_and_resolves() {
         "POST /v2/tts",
         "POST /v1/audio/speech",
         "GET /v1/models",
+        "POST /admin/users/{id}/cycle/reset",
+        "GET /admin/users/{id}/billing-periods",
+        "GET /admin/audit",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -2,6 +2,7 @@
 //! file and to a fresh PostgreSQL database (`TEST_DATABASE_URL`; required when `CI=true`).
 //! Also the schema checks behind `serve --no-migrate` and concurrent `migrate`.
 
+mod cycles;
 mod metering;
 mod story;
 
@@ -114,7 +115,7 @@ async fn schema_story(fixture: &Fixture, forget_second: &str) {
     let database = fixture.open().await;
     assert_eq!(
         database.pending_migrations().await.unwrap(),
-        ["0001_initial", "0002_local_voices"]
+        ["0001_initial", "0002_local_voices", "0003_billing_cycles"]
     );
     database.migrate().await.unwrap();
     database.require_current_schema().await.unwrap();

@@ -129,7 +129,8 @@ pub fn error_for_code(code: i64, message: &str, trace_id: Option<&str>) -> Engin
 /// SIMD-accelerated: the `hex` crate's byte-by-byte decoding was the gateway's hottest
 /// user-space function.
 pub fn decode_hex(hex_audio: &str) -> Result<Vec<u8>, EngineError> {
-    const_hex::decode(hex_audio).map_err(|e| EngineError::BadResponse(format!("bad hex audio: {e}")))
+    const_hex::decode(hex_audio)
+        .map_err(|e| EngineError::BadResponse(format!("bad hex audio: {e}")))
 }
 
 #[cfg(test)]

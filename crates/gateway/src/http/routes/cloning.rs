@@ -6,11 +6,13 @@ use axum::Json;
 use bytes::Bytes;
 
 use super::voices::validate_friendly_name;
+use crate::domain::audit::{action, target};
 use crate::domain::options::{is_language_code, Gender};
 use crate::engine::CloneSample;
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::Admin;
+use crate::http::routes::audit::entry;
 use crate::http::views::VoiceResponse;
 use crate::http::AppState;
 use crate::service::cloning::{self, CloneRequest, MAX_SAMPLE_BYTES};
@@ -75,7 +77,7 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
 )]
 pub async fn clone_voice(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<VoiceResponse>), ApiError> {
     let mut form = read_form(multipart).await?;
@@ -118,7 +120,9 @@ pub async fn clone_voice(
         description,
         voice_id: field("voice_id"),
     };
-    let voice = cloning::clone_voice(&state.store, state.synthesis.engines(), request).await?;
+    let audit = entry(&admin, action::VOICE_CLONE, target::VOICE);
+    let engines = state.synthesis.engines();
+    let voice = cloning::clone_voice(&state.store, engines, request, audit).await?;
     let reason = state.synthesis.unavailable_reason(&voice);
     Ok((
         StatusCode::CREATED,

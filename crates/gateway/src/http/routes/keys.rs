@@ -8,9 +8,11 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::audit::{action, target};
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, IdPath, JsonBody};
+use crate::http::routes::audit::entry;
 use crate::http::views::KeyResponse;
 use crate::http::AppState;
 use crate::store::StoreError;
@@ -67,7 +69,7 @@ fn expiry(body: &CreateKeyRequest) -> Result<Option<DateTime<Utc>>, ApiError> {
 )]
 pub async fn create_key(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
     IdPath(user_id): IdPath,
     JsonBody(body): JsonBody<CreateKeyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
@@ -79,7 +81,11 @@ pub async fn create_key(
         ));
     }
     let expires_at = expiry(&body)?;
-    let issued = state.accounts.issue_key(user_id, name, expires_at).await?;
+    let audit = entry(&admin, action::KEY_ISSUE, target::API_KEY);
+    let issued = state
+        .accounts
+        .issue_key(user_id, name, expires_at, audit)
+        .await?;
     let body = CreateKeyResponse {
         api_key: issued.plain,
         key: KeyResponse::from(&issued.record),
@@ -124,13 +130,15 @@ pub async fn list_keys(
 )]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
     Path(key_id): Path<String>,
 ) -> Result<Json<KeyResponse>, ApiError> {
     if uuid::Uuid::parse_str(&key_id).is_err() {
         return Err(ApiError::NotFound(format!("key {key_id} not found")));
     }
-    let key = state.store.revoke_key(&key_id).await.map_err(|e| match e {
+    let audit = entry(&admin, action::KEY_REVOKE, target::API_KEY);
+    let revoked = state.store.revoke_key_audited(&key_id, audit);
+    let key = revoked.await.map_err(|e| match e {
         StoreError::NotFound => ApiError::NotFound(format!("key {key_id} not found")),
         other => other.into(),
     })?;

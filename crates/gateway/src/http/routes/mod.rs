@@ -1,11 +1,14 @@
 //! One file per resource.
 
 pub mod account;
+pub mod audit;
 pub mod cloning;
+pub mod cycles;
 pub mod health;
 pub mod keys;
 pub mod openai;
 pub mod operations;
+pub mod reports;
 pub mod tts;
 pub mod users;
 pub mod voices;

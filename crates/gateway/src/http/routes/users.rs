@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{double_option, ListResponse, Paging};
+use crate::domain::audit::{action, target};
 use crate::domain::plan::{Plan, Role};
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, IdPath, JsonBody, QueryParams};
+use crate::http::routes::audit::entry;
 use crate::http::views::{KeyResponse, UserResponse};
 use crate::http::AppState;
 use crate::store::{NewUser, UserFilter, UserPatch};
@@ -83,7 +85,7 @@ pub fn validate_email(email: &str) -> Result<String, ApiError> {
 )]
 pub async fn create_user(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = NewUser {
@@ -92,7 +94,8 @@ pub async fn create_user(
         plan: body.plan.unwrap_or(Plan::Free),
         role: body.role.unwrap_or(Role::User),
     };
-    let (user, key) = state.accounts.create_user(user).await?;
+    let audit = entry(&admin, action::USER_CREATE, target::USER);
+    let (user, key) = state.accounts.create_user(user, audit).await?;
     let body = CreateUserResponse {
         user: UserResponse::from(&user),
         api_key: key.plain,
@@ -240,7 +243,7 @@ fn in_range(
 )]
 pub async fn patch_user(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<PatchUserRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
@@ -258,9 +261,10 @@ pub async fn patch_user(
         rpm_limit: in_range("rpm_limit", body.rpm_limit, 100_000)?,
         max_streams: in_range("max_streams", body.max_streams, 10_000)?,
     };
+    let audit = entry(&admin, action::USER_UPDATE, target::USER).details(patch_details(&patch));
     let user = state
         .store
-        .update_user(id, patch)
+        .update_user_audited(id, patch, audit)
         .await
         .map_err(|e| not_found(e, id))?;
     Ok(Json(UserResponse::from(&user)))
@@ -287,7 +291,7 @@ pub struct QuotaRequest {
 )]
 pub async fn put_quota(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<QuotaRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
@@ -302,10 +306,44 @@ pub async fn put_quota(
             .transpose()?,
         ..UserPatch::default()
     };
+    let audit = entry(&admin, action::QUOTA_SET, target::USER).details(patch_details(&patch));
     let user = state
         .store
-        .update_user(id, patch)
+        .update_user_audited(id, patch, audit)
         .await
         .map_err(|e| not_found(e, id))?;
     Ok(Json(UserResponse::from(&user)))
+}
+
+/// The fields a patch sets, for the audit log (absent fields are left out; `null` clears).
+fn patch_details(patch: &UserPatch) -> serde_json::Value {
+    let mut details = serde_json::Map::new();
+    let mut set = |name: &str, value: serde_json::Value| {
+        details.insert(name.to_string(), value);
+    };
+    if let Some(name) = &patch.name {
+        set("name", name.as_str().into());
+    }
+    if let Some(plan) = patch.plan {
+        set("plan", plan.as_str().into());
+    }
+    if let Some(role) = patch.role {
+        set("role", role.as_str().into());
+    }
+    if let Some(active) = patch.is_active {
+        set("is_active", active.into());
+    }
+    if let Some(quota) = patch.quota_ms {
+        set("quota_ms", quota.into());
+    }
+    if let Some(used) = patch.used_ms {
+        set("used_ms", used.into());
+    }
+    if let Some(rpm) = patch.rpm_limit {
+        set("rpm_limit", rpm.into());
+    }
+    if let Some(streams) = patch.max_streams {
+        set("max_streams", streams.into());
+    }
+    serde_json::Value::Object(details)
 }

@@ -6,12 +6,14 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::domain::audit::{action, target};
 use crate::domain::options::{is_language_code, Gender};
 use crate::domain::records::Voice;
 use crate::engine::Provider;
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, Authed, JsonBody, QueryParams};
+use crate::http::routes::audit::entry;
 use crate::http::views::VoiceResponse;
 use crate::http::AppState;
 use crate::store::{NewVoice, StoreError, VoiceFilter};
@@ -197,7 +199,7 @@ pub fn validate_friendly_name(name: &str) -> Result<(), ApiError> {
 )]
 pub async fn create_voice(
     State(state): State<AppState>,
-    Admin(_admin): Admin,
+    Admin(admin): Admin,
     JsonBody(body): JsonBody<CreateVoiceRequest>,
 ) -> Result<(StatusCode, Json<VoiceResponse>), ApiError> {
     validate_friendly_name(&body.friendly_name)?;
@@ -231,7 +233,16 @@ pub async fn create_voice(
         is_cloned: body.is_cloned,
         expires_at: None,
     };
-    let voice = state.store.create_voice(voice).await.map_err(|e| match e {
+    let audit = entry(&admin, action::VOICE_CREATE, target::VOICE).details(serde_json::json!({
+        "friendly_name": voice.friendly_name,
+        "provider": voice.provider.as_str(),
+        "engine_voice_id": voice.engine_voice_id,
+        "language": voice.language,
+        "gender": voice.gender.as_str(),
+        "is_cloned": voice.is_cloned,
+    }));
+    let created = state.store.create_voice_audited(voice, audit);
+    let voice = created.await.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::Conflict(format!(
             "a voice named {} already exists",
             body.friendly_name

@@ -5,6 +5,7 @@ use sqlx::{PgConnection, PgPool};
 
 use super::db_err;
 use super::rows::{self, KEY_COLUMNS, USER_COLUMNS};
+use crate::domain::audit::AuditEntry;
 use crate::domain::records::{ApiKeyRecord, User};
 use crate::store::{NewKey, StoreError};
 
@@ -54,8 +55,13 @@ pub async fn list(pool: &PgPool, user_id: i64) -> Result<Vec<ApiKeyRecord>, Stor
     found.iter().map(rows::key).collect()
 }
 
-/// Revokes a key, keeping the first revocation time.
-pub async fn revoke(pool: &PgPool, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
+/// Revokes a key, keeping the first revocation time (with its audit row, if any).
+pub async fn revoke(
+    pool: &PgPool,
+    key_id: &str,
+    audit: Option<AuditEntry>,
+) -> Result<ApiKeyRecord, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
     // COALESCE keeps the first revocation time: revoking twice is a no-op.
     let sql = format!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {}",
@@ -64,11 +70,16 @@ pub async fn revoke(pool: &PgPool, key_id: &str) -> Result<ApiKeyRecord, StoreEr
     let row = sqlx::query(&sql)
         .bind(Utc::now())
         .bind(key_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?
         .ok_or(StoreError::NotFound)?;
-    rows::key(&row)
+    let key = rows::key(&row)?;
+    if let Some(entry) = audit {
+        super::audit::insert(&mut tx, &entry.target(&key.id)).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(key)
 }
 
 /// The key with this hash, with its owner.

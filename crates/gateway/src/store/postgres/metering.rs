@@ -61,6 +61,8 @@ pub async fn reserve(
     lease_until: DateTime<Utc>,
 ) -> Result<Reservation, StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
+    // A cycle that ended starts again from zero first, in this transaction.
+    super::cycles::roll_if_due(&mut tx, usage.user_id, Utc::now()).await?;
     let reserved = sqlx::query(
         "UPDATE users SET reserved_ms = reserved_ms + $1 WHERE id = $2 AND is_active AND used_ms + reserved_ms + $1 <= quota_ms",
     )

@@ -22,7 +22,7 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
 }
 
 /// Columns of `users`, in the order [`user`] reads them.
-pub const USER_COLUMNS: &str = "u.id, u.name, u.email, u.plan, u.role, u.quota_ms, u.quota_custom, u.used_ms, u.reserved_ms, u.rpm_limit, u.max_streams, u.is_active, u.created_at, u.updated_at";
+pub const USER_COLUMNS: &str = "u.id, u.name, u.email, u.plan, u.role, u.quota_ms, u.quota_custom, u.used_ms, u.reserved_ms, u.rpm_limit, u.max_streams, u.is_active, u.created_at, u.updated_at, u.cycle_anchor, u.cycle_started_at, u.cycle_ends_at";
 
 /// Columns of `api_keys` for [`key`], aliased so they do not clash with user columns.
 pub const KEY_COLUMNS: &str = "k.id AS k_id, k.user_id AS k_user_id, k.name AS k_name, k.prefix AS k_prefix, k.key_hash AS k_hash, k.created_at AS k_created_at, k.expires_at AS k_expires_at, k.last_used_at AS k_last_used_at, k.revoked_at AS k_revoked_at";
@@ -52,6 +52,9 @@ pub fn user(row: &PgRow) -> Result<User, StoreError> {
         is_active: get(row, "is_active")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+        cycle_anchor: get(row, "cycle_anchor")?,
+        cycle_started_at: get(row, "cycle_started_at")?,
+        cycle_ends_at: get(row, "cycle_ends_at")?,
     })
 }
 

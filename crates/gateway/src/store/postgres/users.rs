@@ -4,20 +4,24 @@ use chrono::Utc;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
 
 use super::rows::{self, USER_COLUMNS};
-use super::{db_err, keys};
+use super::{audit, db_err, keys};
+use crate::domain::audit::AuditEntry;
+use crate::domain::cycle;
 use crate::domain::records::{ApiKeyRecord, User};
 use crate::store::{NewKey, NewUser, Page, StoreError, UserFilter, UserPatch};
 
-/// Creates a user and their first key in one transaction.
+/// Creates a user and their first key (and the audit row, if any) in one transaction.
 pub async fn create(
     pool: &PgPool,
     user: NewUser,
     key: NewKey,
+    audit: Option<AuditEntry>,
 ) -> Result<(User, ApiKeyRecord), StoreError> {
     let now = Utc::now();
     let mut tx = pool.begin().await.map_err(db_err)?;
+    // The first cycle starts now, anchored at creation.
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO users (name, email, plan, role, quota_ms, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO users (name, email, plan, role, quota_ms, created_at, updated_at, cycle_anchor, cycle_started_at, cycle_ends_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(&user.name)
     .bind(&user.email)
@@ -26,6 +30,9 @@ pub async fn create(
     .bind(user.plan.limits().quota_ms)
     .bind(now)
     .bind(now)
+    .bind(now)
+    .bind(now)
+    .bind(cycle::add_months(now, 1))
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| match db_err(e) {
@@ -34,6 +41,9 @@ pub async fn create(
     })?;
     let key = keys::insert(&mut tx, id, key).await?;
     let created = get(&mut tx, id, "").await?;
+    if let Some(entry) = audit {
+        audit::insert(&mut tx, &entry.target(id)).await?;
+    }
     tx.commit().await.map_err(db_err)?;
     Ok((created, key))
 }
@@ -90,8 +100,13 @@ fn push_filter(q: &mut QueryBuilder<'_, Postgres>, filter: &UserFilter) {
     }
 }
 
-/// Applies a patch under a row lock and returns the new user.
-pub async fn update(pool: &PgPool, id: i64, patch: UserPatch) -> Result<User, StoreError> {
+/// Applies a patch under a row lock (with its audit row, if any) and returns the new user.
+pub async fn update(
+    pool: &PgPool,
+    id: i64,
+    patch: UserPatch,
+    audit: Option<AuditEntry>,
+) -> Result<User, StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
     // The row lock serialises concurrent patches; the quota rule needs the current plan.
     // Balances are never written back from memory: `used_ms` changes only when the patch
@@ -122,6 +137,9 @@ pub async fn update(pool: &PgPool, id: i64, patch: UserPatch) -> Result<User, St
     .await
     .map_err(db_err)?;
     let updated = get(&mut tx, id, "").await?;
+    if let Some(entry) = audit {
+        audit::insert(&mut tx, &entry.target(id)).await?;
+    }
     tx.commit().await.map_err(db_err)?;
     Ok(updated)
 }

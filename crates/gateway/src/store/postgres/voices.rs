@@ -5,11 +5,17 @@ use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use super::db_err;
 use super::rows::{self, VOICE_COLUMNS};
+use crate::domain::audit::AuditEntry;
 use crate::domain::records::Voice;
 use crate::store::{NewVoice, StoreError, VoiceFilter};
 
 /// Adds a voice.
-pub async fn create(pool: &PgPool, voice: NewVoice) -> Result<Voice, StoreError> {
+pub async fn create(
+    pool: &PgPool,
+    voice: NewVoice,
+    audit: Option<AuditEntry>,
+) -> Result<Voice, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
     let sql = format!(
         "INSERT INTO voices (friendly_name, provider, engine_voice_id, language, gender, description, is_cloned, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {VOICE_COLUMNS}"
     );
@@ -23,13 +29,18 @@ pub async fn create(pool: &PgPool, voice: NewVoice) -> Result<Voice, StoreError>
         .bind(voice.is_cloned)
         .bind(voice.expires_at)
         .bind(Utc::now())
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             StoreError::Conflict(_) => StoreError::Conflict("friendly_name"),
             other => other,
         })?;
-    rows::voice(&row)
+    let created = rows::voice(&row)?;
+    if let Some(entry) = audit {
+        super::audit::insert(&mut tx, &entry.target(created.id)).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(created)
 }
 
 /// Voices matching a filter, by id.

@@ -5,6 +5,7 @@ use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::db_err;
 use super::rows::{self, KEY_COLUMNS, USER_COLUMNS};
+use crate::domain::audit::AuditEntry;
 use crate::domain::records::{ApiKeyRecord, User};
 use crate::store::{NewKey, StoreError};
 
@@ -52,7 +53,12 @@ pub async fn list(pool: &SqlitePool, user_id: i64) -> Result<Vec<ApiKeyRecord>, 
     found.iter().map(rows::key).collect()
 }
 
-pub async fn revoke(pool: &SqlitePool, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
+pub async fn revoke(
+    pool: &SqlitePool,
+    key_id: &str,
+    audit: Option<AuditEntry>,
+) -> Result<ApiKeyRecord, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
     let sql = format!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING {}",
         KEY_COLUMNS.replace("k.", "")
@@ -60,11 +66,16 @@ pub async fn revoke(pool: &SqlitePool, key_id: &str) -> Result<ApiKeyRecord, Sto
     let row = sqlx::query(&sql)
         .bind(Utc::now())
         .bind(key_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_err)?
         .ok_or(StoreError::NotFound)?;
-    rows::key(&row)
+    let key = rows::key(&row)?;
+    if let Some(entry) = audit {
+        super::audit::insert(&mut tx, &entry.target(&key.id)).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(key)
 }
 
 pub async fn find(

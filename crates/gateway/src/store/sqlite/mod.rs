@@ -1,8 +1,12 @@
 //! SQLite store: the embedded default. One writer connection (SQLite allows one writer at a
 //! time; queueing in the pool is cheaper than lock contention) and a pool of readers, WAL mode.
 
+mod audit;
+mod backup;
+mod cycles;
 mod keys;
 mod metering;
+mod reports;
 mod rows;
 mod usage;
 mod users;
@@ -18,7 +22,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 
 use super::*;
+use crate::domain::audit::{AuditEntry, AuditRecord};
+use crate::domain::cycle::BillingPeriod;
 use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
+pub use backup::BackupSummary;
 
 /// Migrations for SQLite, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -130,7 +137,7 @@ impl Store for SqliteStore {
         user: NewUser,
         key: NewKey,
     ) -> Result<(User, ApiKeyRecord), StoreError> {
-        users::create(&self.write, user, key).await
+        users::create(&self.write, user, key, None).await
     }
 
     async fn get_user(&self, id: i64) -> Result<User, StoreError> {
@@ -146,7 +153,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_user(&self, id: i64, patch: UserPatch) -> Result<User, StoreError> {
-        users::update(&self.write, id, patch).await
+        users::update(&self.write, id, patch, None).await
     }
 
     async fn create_key(&self, user_id: i64, key: NewKey) -> Result<ApiKeyRecord, StoreError> {
@@ -162,7 +169,7 @@ impl Store for SqliteStore {
     }
 
     async fn revoke_key(&self, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
-        keys::revoke(&self.write, key_id).await
+        keys::revoke(&self.write, key_id, None).await
     }
 
     async fn find_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
@@ -174,7 +181,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_voice(&self, voice: NewVoice) -> Result<Voice, StoreError> {
-        voices::create(&self.write, voice).await
+        voices::create(&self.write, voice, None).await
     }
 
     async fn list_voices(&self, filter: &VoiceFilter) -> Result<Vec<Voice>, StoreError> {
@@ -226,5 +233,95 @@ impl Store for SqliteStore {
 
     async fn usage_stats(&self, user_id: i64) -> Result<UsageStats, StoreError> {
         usage::stats(&self.read, user_id).await
+    }
+
+    // Billing cycles and audit
+
+    async fn create_user_audited(
+        &self,
+        user: NewUser,
+        key: NewKey,
+        audit: AuditEntry,
+    ) -> Result<(User, ApiKeyRecord), StoreError> {
+        users::create(&self.write, user, key, Some(audit)).await
+    }
+
+    async fn update_user_audited(
+        &self,
+        id: i64,
+        patch: UserPatch,
+        audit: AuditEntry,
+    ) -> Result<User, StoreError> {
+        users::update(&self.write, id, patch, Some(audit)).await
+    }
+
+    async fn create_key_audited(
+        &self,
+        user_id: i64,
+        key: NewKey,
+        audit: AuditEntry,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        let mut tx = self.write.begin().await.map_err(db_err)?;
+        users::get(&mut *tx, user_id).await?;
+        let record = keys::insert(&mut tx, user_id, key).await?;
+        audit::insert(&mut tx, &audit.target(&record.id)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(record)
+    }
+
+    async fn revoke_key_audited(
+        &self,
+        key_id: &str,
+        audit: AuditEntry,
+    ) -> Result<ApiKeyRecord, StoreError> {
+        keys::revoke(&self.write, key_id, Some(audit)).await
+    }
+
+    async fn create_voice_audited(
+        &self,
+        voice: NewVoice,
+        audit: AuditEntry,
+    ) -> Result<Voice, StoreError> {
+        voices::create(&self.write, voice, Some(audit)).await
+    }
+
+    async fn reset_cycle(
+        &self,
+        user_id: i64,
+        now: DateTime<Utc>,
+        audit: AuditEntry,
+    ) -> Result<User, StoreError> {
+        cycles::reset(&self.write, user_id, now, audit).await
+    }
+
+    async fn roll_over_cycles(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        cycles::roll_over_due(&self.write, now).await
+    }
+
+    async fn list_billing_periods(
+        &self,
+        user_id: i64,
+        page: Page,
+    ) -> Result<Vec<BillingPeriod>, StoreError> {
+        cycles::list_periods(&self.read, user_id, page).await
+    }
+
+    async fn list_audit(
+        &self,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> Result<(Vec<AuditRecord>, i64), StoreError> {
+        audit::list(&self.read, filter, page).await
+    }
+
+    // Reports
+    fn usage_report(
+        &self,
+        query: &crate::store::reports::UsageReportQuery,
+    ) -> futures::stream::BoxStream<
+        'static,
+        Result<crate::store::reports::UsageReportRow, StoreError>,
+    > {
+        self::reports::usage(&self.read, query)
     }
 }

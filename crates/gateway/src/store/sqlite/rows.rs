@@ -22,7 +22,7 @@ fn get<'r, T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>>(
 }
 
 /// Columns of `users`, in the order [`user`] reads them.
-pub const USER_COLUMNS: &str = "u.id, u.name, u.email, u.plan, u.role, u.quota_ms, u.quota_custom, u.used_ms, u.reserved_ms, u.rpm_limit, u.max_streams, u.is_active, u.created_at, u.updated_at";
+pub const USER_COLUMNS: &str = "u.id, u.name, u.email, u.plan, u.role, u.quota_ms, u.quota_custom, u.used_ms, u.reserved_ms, u.rpm_limit, u.max_streams, u.is_active, u.created_at, u.updated_at, u.cycle_anchor, u.cycle_started_at, u.cycle_ends_at";
 
 pub fn user(row: &SqliteRow) -> Result<User, StoreError> {
     let plan: String = get(row, "plan")?;
@@ -42,6 +42,9 @@ pub fn user(row: &SqliteRow) -> Result<User, StoreError> {
         is_active: get(row, "is_active")?,
         created_at: get(row, "created_at")?,
         updated_at: get(row, "updated_at")?,
+        cycle_anchor: get(row, "cycle_anchor")?,
+        cycle_started_at: get(row, "cycle_started_at")?,
+        cycle_ends_at: get(row, "cycle_ends_at")?,
     })
 }
 

@@ -4,7 +4,9 @@ use chrono::Utc;
 use sqlx::{Executor, QueryBuilder, Sqlite, SqlitePool};
 
 use super::rows::{self, USER_COLUMNS};
-use super::{db_err, keys};
+use super::{audit, db_err, keys};
+use crate::domain::audit::AuditEntry;
+use crate::domain::cycle;
 use crate::domain::records::{ApiKeyRecord, User};
 use crate::store::{NewKey, NewUser, Page, StoreError, UserFilter, UserPatch};
 
@@ -12,11 +14,13 @@ pub async fn create(
     pool: &SqlitePool,
     user: NewUser,
     key: NewKey,
+    audit: Option<AuditEntry>,
 ) -> Result<(User, ApiKeyRecord), StoreError> {
     let now = Utc::now();
     let mut tx = pool.begin().await.map_err(db_err)?;
+    // The first cycle starts now, anchored at creation.
     let inserted = sqlx::query(
-        "INSERT INTO users (name, email, plan, role, quota_ms, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO users (name, email, plan, role, quota_ms, created_at, updated_at, cycle_anchor, cycle_started_at, cycle_ends_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(&user.name)
     .bind(&user.email)
@@ -25,6 +29,9 @@ pub async fn create(
     .bind(user.plan.limits().quota_ms)
     .bind(now)
     .bind(now)
+    .bind(now)
+    .bind(now)
+    .bind(cycle::add_months(now, 1))
     .fetch_one(&mut *tx)
     .await
     .map_err(|e| match db_err(e) {
@@ -34,6 +41,9 @@ pub async fn create(
     let id: i64 = sqlx::Row::try_get(&inserted, 0).map_err(db_err)?;
     let key = keys::insert(&mut tx, id, key).await?;
     let created = get(&mut *tx, id).await?;
+    if let Some(entry) = audit {
+        audit::insert(&mut tx, &entry.target(id)).await?;
+    }
     tx.commit().await.map_err(db_err)?;
     Ok((created, key))
 }
@@ -85,7 +95,12 @@ fn push_filter(q: &mut QueryBuilder<'_, Sqlite>, filter: &UserFilter) {
     }
 }
 
-pub async fn update(pool: &SqlitePool, id: i64, patch: UserPatch) -> Result<User, StoreError> {
+pub async fn update(
+    pool: &SqlitePool,
+    id: i64,
+    patch: UserPatch,
+    audit: Option<AuditEntry>,
+) -> Result<User, StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
     let current = get(&mut *tx, id).await?;
     let plan = patch.plan.unwrap_or(current.plan);
@@ -113,6 +128,9 @@ pub async fn update(pool: &SqlitePool, id: i64, patch: UserPatch) -> Result<User
     .await
     .map_err(db_err)?;
     let updated = get(&mut *tx, id).await?;
+    if let Some(entry) = audit {
+        audit::insert(&mut tx, &entry.target(id)).await?;
+    }
     tx.commit().await.map_err(db_err)?;
     Ok(updated)
 }

@@ -4,12 +4,18 @@ use chrono::Utc;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{db_err, rows};
+use crate::domain::audit::AuditEntry;
 use crate::domain::records::Voice;
 use crate::store::{NewVoice, StoreError, VoiceFilter};
 
 const VOICE_COLUMNS: &str = "id, friendly_name, provider, engine_voice_id, language, gender, description, display_name, accent, tone, use_cases, is_verified, is_cloned, is_active, expires_at, created_at";
 
-pub async fn create(pool: &SqlitePool, voice: NewVoice) -> Result<Voice, StoreError> {
+pub async fn create(
+    pool: &SqlitePool,
+    voice: NewVoice,
+    audit: Option<AuditEntry>,
+) -> Result<Voice, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err)?;
     let sql = format!(
         "INSERT INTO voices (friendly_name, provider, engine_voice_id, language, gender, description, is_cloned, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {VOICE_COLUMNS}"
     );
@@ -23,13 +29,18 @@ pub async fn create(pool: &SqlitePool, voice: NewVoice) -> Result<Voice, StoreEr
         .bind(voice.is_cloned)
         .bind(voice.expires_at)
         .bind(Utc::now())
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await
         .map_err(|e| match db_err(e) {
             StoreError::Conflict(_) => StoreError::Conflict("friendly_name"),
             other => other,
         })?;
-    rows::voice(&row)
+    let created = rows::voice(&row)?;
+    if let Some(entry) = audit {
+        super::audit::insert(&mut tx, &entry.target(created.id)).await?;
+    }
+    tx.commit().await.map_err(db_err)?;
+    Ok(created)
 }
 
 pub async fn list(pool: &SqlitePool, filter: &VoiceFilter) -> Result<Vec<Voice>, StoreError> {

@@ -73,7 +73,9 @@ pub(super) async fn store_story(store: Arc<dyn Store>) {
     let alice = users_and_keys(store.as_ref()).await;
     voices(store.as_ref()).await;
     metering(store.as_ref(), alice).await;
-    concurrency(store).await;
+    concurrency(store.clone()).await;
+    // Last: it lives a few months ahead.
+    super::cycles::cycles(store.as_ref(), alice).await;
 }
 
 async fn users_and_keys(store: &dyn Store) -> i64 {
