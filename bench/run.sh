@@ -36,7 +36,8 @@ is_uint "$BENCH_RATE" && ((BENCH_RATE <= 100000)) || die "BENCH_RATE must be 0..
 is_uint "$BENCH_RATE_CONNECTIONS" && ((BENCH_RATE_CONNECTIONS >= 1 && BENCH_RATE_CONNECTIONS <= 1000)) || die "BENCH_RATE_CONNECTIONS must be 1..1000"
 is_uint "$BENCH_TTFB_REQUESTS" && ((BENCH_TTFB_REQUESTS >= 1 && BENCH_TTFB_REQUESTS <= 100000)) || die "BENCH_TTFB_REQUESTS must be 1..100000"
 is_uint "$BENCH_STREAMS" && ((BENCH_STREAMS <= 10000)) || die "BENCH_STREAMS must be 0..10000"
-is_uint "$BENCH_STREAM_HOLD_SECONDS" && ((BENCH_STREAM_HOLD_SECONDS >= 1 && BENCH_STREAM_HOLD_SECONDS <= 300)) || die "BENCH_STREAM_HOLD_SECONDS must be 1..300"
+is_uint "$BENCH_STREAM_HOLD_SECONDS" && ((BENCH_STREAM_HOLD_SECONDS >= 1 && BENCH_STREAM_HOLD_SECONDS <= 120)) || die "BENCH_STREAM_HOLD_SECONDS must be 1..120"
+is_uint "$BENCH_STREAM_CHUNK_DELAY_MS" && ((BENCH_STREAM_CHUNK_DELAY_MS >= 50 && BENCH_STREAM_CHUNK_DELAY_MS <= 5000)) || die "BENCH_STREAM_CHUNK_DELAY_MS must be 50..5000"
 for c in $BENCH_CONCURRENCY; do
     is_uint "$c" && ((c >= 1 && c <= 1000)) || die "BENCH_CONCURRENCY: $c is not 1..1000"
 done
@@ -72,6 +73,7 @@ NOTES="$BENCH_OUT/notes.txt"
 note() { echo "$*" >>"$NOTES"; log "note: $*"; }
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/odeadev-bench.XXXXXX")
 PIDS=()
+GW_EXTRA_ENV=()
 PG_ADMIN_URL=""
 PG_DB=""
 
@@ -127,12 +129,13 @@ SIM_KEY="bench-sim-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 start_sim() {
     local name=$1 i
     shift
+    : >"$LOGS/$name.out"   # exists before the background child opens it (no race with sed below)
     "$SIM_BIN" --bind 127.0.0.1:0 --api-key "$SIM_KEY" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" &
     SIM_PID=$!
     PIDS+=("$SIM_PID")
     SIM_URL=""
     for ((i = 0; i < 200; i++)); do
-        SIM_URL=$(sed -n 's/^minimax-sim listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$LOGS/$name.out" | head -n1)
+        SIM_URL=$(sed -n 's/^minimax-sim listening on \(http:\/\/[0-9.:]*\).*/\1/p' "$LOGS/$name.out" 2>/dev/null | head -n1 || true)
         [[ -n $SIM_URL ]] && break
         kill -0 "$SIM_PID" 2>/dev/null || die "$name exited: $(tail -n 5 "$LOGS/$name.err")"
         sleep 0.1
@@ -146,7 +149,7 @@ start_sim() {
 gw_env() {
     GW_ENV=(env -u REDIS_URL -u ODEADEV_DEFAULT_VOICE -u MINIMAX_GROUP_ID
         DATABASE_URL="$1" MINIMAX_API_KEY="$SIM_KEY" MINIMAX_BASE_URL="$2"
-        ODEADEV_BIND="${3:-127.0.0.1:0}" RUST_LOG=warn ODEADEV_LOG_FORMAT=json)
+        ODEADEV_BIND="${3:-127.0.0.1:0}" RUST_LOG=warn ODEADEV_LOG_FORMAT=json "${GW_EXTRA_ENV[@]}")
 }
 
 # start_gateway NAME DB_URL SIM_URL: migrates, creates the admin, serves; sets GW_PID, GW_URL,
@@ -346,6 +349,7 @@ json.dump({
     "ttfb_warmup": 5,
     "streams": $BENCH_STREAMS,
     "stream_hold": $BENCH_STREAM_HOLD_SECONDS,
+    "stream_chunk_delay_ms": $BENCH_STREAM_CHUNK_DELAY_MS,
     "oha": sh("$OHA", "--version"),
     "loads": "${LOADS[*]}".split(),
 }, open(sys.argv[1], "w"))
@@ -397,13 +401,25 @@ fi
 if ((BENCH_STREAMS > 0)); then
     log "streams: $BENCH_STREAMS concurrent /v2/tts held ${BENCH_STREAM_HOLD_SECONDS}s"
     start_sim sim-streams --stream-chunk-delay-ms "$BENCH_STREAM_CHUNK_DELAY_MS"
+    # Streams must outlast the ramp and the hold: the upstream timeout is raised to match.
+    GW_EXTRA_ENV=(MINIMAX_TIMEOUT_MS=$(((BENCH_STREAM_HOLD_SECONDS + 120) * 1000)))
     start_gateway gateway-streams "sqlite://$TMP/streams/odeadev.db" "$SIM_URL"
+    GW_EXTRA_ENV=()
     sleep 1
     echo "{\"rss_kb\": $(rss_kb "$GW_PID")}" >"$BENCH_OUT/streams.idle.json"
+    # Long enough to stream for the ramp, the hold and 30 s more: the simulator speaks 60 ms per
+    # character in 250 ms chunks sent BENCH_STREAM_CHUNK_DELAY_MS apart (at most 5,000 characters).
+    STREAM_TEXT=$(python3 -c 'import math,sys
+hold, delay = int(sys.argv[1]), max(1, int(sys.argv[2]))
+n = min(5000, max(100, math.ceil((hold + 60) / (0.060 / 0.250 * delay / 1000))))
+print(("This sentence is spoken slowly for the benchmark. " * 200)[:n].strip())' "$BENCH_STREAM_HOLD_SECONDS" "$BENCH_STREAM_CHUNK_DELAY_MS")
+    new_user streams-warmup
+    # One stream of the same text first, so the simulator's audio cache is warm and 2,000 cold
+    # requests do not all wait for the same encoding.
+    curl -sS -N -m 5 -o /dev/null "$GW_URL/v2/tts" -H "Authorization: Bearer $U_KEY" \
+        -H 'Content-Type: application/json' --data "$(python3 -c 'import json,sys; print(json.dumps({"text": sys.argv[1], "voice_name": "marcus"}))' "$STREAM_TEXT")" \
+        2>/dev/null || true
     new_user streams
-    # 400 characters: ~24 s of audio in ~96 chunks, 200 ms apart (~19 s per stream), longer than
-    # the hold and shorter than the gateway's 30 s upstream timeout.
-    STREAM_TEXT=$(python3 -c 'print(("This sentence is spoken slowly for the benchmark. " * 8)[:400])')
     python3 "$LIB/streams.py" --port "${GW_URL##*:}" --auth "$U_KEY" --pid "$GW_PID" -n "$BENCH_STREAMS" \
         --text "$STREAM_TEXT" --hold "$BENCH_STREAM_HOLD_SECONDS" --max-seconds $((BENCH_STREAM_HOLD_SECONDS + 150)) \
         >"$BENCH_OUT/streams.json" 2>>"$LOGS/streams.err" || note "streams test failed"

@@ -184,11 +184,19 @@ def main():
         L.append(f"| Commit | {meta['git']} |")
     if meta.get("loadavg_start"):
         L.append(f"| Load average at start (1/5/15 min) | {meta['loadavg_start']} |")
+    try:
+        la1 = float((meta.get("loadavg_start") or "0").split()[0])
+    except ValueError:
+        la1 = 0.0
+    if m["cores"] and la1 > 0.5 * m["cores"]:
+        L.append(f"| **Warning** | load average {la1:.2f} on {m['cores']} cores at the start: other work was "
+                 "running, so these figures are not representative; rerun on a quiet machine |")
     L.append(
         f"| Settings | {seconds} s per load run (+{meta.get('warmup_seconds')} s warm-up), "
         f"concurrency {meta.get('concurrencies')}, fixed rate {meta.get('rate')} req/s at "
         f"{meta.get('rate_connections')} connections, {meta.get('ttfb_requests')} TTFB requests, "
-        f"{meta.get('streams')} streams held {meta.get('stream_hold')} s, {meta.get('oha')} |"
+        f"{meta.get('streams')} streams held {meta.get('stream_hold')} s (simulator chunks every "
+        f"{meta.get('stream_chunk_delay_ms')} ms, client reading 1 KiB every 0.5 s), {meta.get('oha')} |"
     )
     L.append("")
 
@@ -240,9 +248,10 @@ def main():
     st = load(os.path.join(out, "streams.json"))
     if st and "peak_rss_kb" in st:
         v = kb_to_mb(st["peak_rss_kb"])
-        held = st.get("peak_open", 0)
+        held = st.get("min_open_holding") or 0
         res = verdict(v, TARGETS["streams_rss_mb"])
-        meas = f"{fmt(v, 1, ' MB')} with {held:,} of {st.get('streams'):,} streams open at once"
+        meas = (f"{fmt(v, 1, ' MB')} peak over the test ({fmt(kb_to_mb(st.get('peak_rss_holding_kb')), 1, ' MB')} "
+                f"during the hold); at least {held:,} of {st.get('streams'):,} streams open throughout the hold")
         if held < TARGETS["streams"]:
             res = "**MISSED**"
             meas += f" (fewer than {TARGETS['streams']:,} held)"
@@ -361,6 +370,17 @@ def main():
             f"| {fmt(sub(tg.get('p50_ms'), td.get('p50_ms')), 3)} | {fmt(sub(tg.get('p99_ms'), td.get('p99_ms')), 3)} "
             f"| {td.get('errors', '—')}/{tg.get('errors', '—')} |"
         )
+    for b in backends:
+        dk = load(os.path.join(out, b, "ttfb-direct-keepalive.json")) or {}
+        dn = load(os.path.join(out, b, "ttfb-direct.json")) or {}
+        if (dk.get("p50_ms") or 0) > 20 and (dn.get("p50_ms") or 1e9) < 10:
+            L.append("")
+            L.append(f"Note ({b}): the simulator answers a reused keep-alive connection ~{dk['p50_ms']:.0f} ms late "
+                     f"(p50) against {dn['p50_ms']:.2f} ms on a fresh one — the delayed-ACK/Nagle stall of a server "
+                     "that writes the SSE head and first event separately without TCP_NODELAY. The gateway "
+                     "reuses pooled upstream connections, so its first audio byte meets the same stall; the "
+                     "fresh-connection direct baseline does not.")
+            break
     L.append("")
 
     # ---- streams ----
@@ -369,15 +389,18 @@ def main():
     if st and "peak_rss_kb" in st:
         idle = load(os.path.join(out, "streams.idle.json")) or {}
         ss = load(os.path.join(out, "streams.stats.json")) or {}
-        L.append("| Streams asked | Answered 200 | Peak open at once | Statuses | Client errors | Ended early "
-                 "| Gateway idle RSS | Gateway peak RSS | Open at the peak | Ramp s | Hold s | Usage records (total/pending) |")
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        L.append("| Streams asked | Answered 200 | Peak open at once | Fewest open during the hold | Statuses "
+                 "| Client errors | Ended early | Gateway idle RSS | Gateway peak RSS during the hold "
+                 "| Gateway peak RSS over the test | Open at that peak | Ramp s | Hold s | Usage records (total/pending) |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         pend = None
         if ss:
             pend = ss.get("total_requests", 0) - ss.get("successful_requests", 0) - ss.get("failed_requests", 0)
         L.append(
-            f"| {st['streams']:,} | {st['ok']:,} | {st['peak_open']:,} | {st['statuses']} | {st['errors'] or 0} "
-            f"| {st['ended_early']} | {fmt(kb_to_mb(idle.get('rss_kb')), 1)} MB | {fmt(kb_to_mb(st['peak_rss_kb']), 1)} MB "
+            f"| {st['streams']:,} | {st['ok']:,} | {st['peak_open']:,} | {fmt(st.get('min_open_holding'))} "
+            f"| {st['statuses']} | {st['errors'] or 0} "
+            f"| {st['ended_early']} | {fmt(kb_to_mb(idle.get('rss_kb')), 1)} MB "
+            f"| {fmt(kb_to_mb(st.get('peak_rss_holding_kb')), 1)} MB | {fmt(kb_to_mb(st['peak_rss_kb']), 1)} MB "
             f"| {st['open_at_peak_rss']:,} | {st['ramp_s']} | {st['hold_s']} "
             f"| {ss.get('total_requests', '—')}/{'—' if pend is None else pend} |"
         )

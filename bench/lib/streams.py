@@ -10,8 +10,9 @@ the server's VmRSS (/proc/PID/status) is sampled every 100 ms. Bounded: the whol
 after --max-seconds whatever happens.
 
 Prints one JSON object: streams asked for, answered 200, the peak number open at once (status
-200, body not yet ended), the statuses and errors seen, and the server's peak RSS in kB (with
-the number of open streams at that moment).
+200, body not yet ended), the statuses and errors seen, the server's peak RSS in kB over the
+whole test (ramp, hold and close, with the number of open streams at that moment) and its peak
+during the hold alone (with the fewest streams open during the hold).
 """
 
 import argparse
@@ -42,6 +43,9 @@ class State:
         self.ended_early = 0
         self.peak_rss = 0
         self.open_at_peak_rss = 0
+        self.holding = False
+        self.peak_rss_holding = 0
+        self.min_open_holding = None
 
 
 async def one(i, args, st, hold_until, request):
@@ -97,6 +101,10 @@ async def sampler(args, st, stop):
         if r is not None and r > st.peak_rss:
             st.peak_rss = r
             st.open_at_peak_rss = st.open_now
+        if r is not None and st.holding:
+            st.peak_rss_holding = max(st.peak_rss_holding, r)
+            if st.min_open_holding is None or st.open_now < st.min_open_holding:
+                st.min_open_holding = st.open_now
         try:
             await asyncio.wait_for(stop.wait(), timeout=0.1)
         except asyncio.TimeoutError:
@@ -126,8 +134,11 @@ async def run(args):
         await asyncio.sleep(0.1)
     ramp_s = time.monotonic() - t0
     hold_until[0] = time.monotonic() + args.hold
+    st.holding = True
+    await asyncio.sleep(args.hold)
+    st.holding = False
     try:
-        await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.hold + args.header_timeout + 10)
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.header_timeout + 10)
     except asyncio.TimeoutError:
         for t in tasks:
             t.cancel()
@@ -145,6 +156,8 @@ async def run(args):
         "hold_s": args.hold,
         "peak_rss_kb": st.peak_rss,
         "open_at_peak_rss": st.open_at_peak_rss,
+        "peak_rss_holding_kb": st.peak_rss_holding,
+        "min_open_holding": st.min_open_holding,
     }
 
 
