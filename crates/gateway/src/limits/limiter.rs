@@ -177,6 +177,11 @@ impl Limiter {
         }
     }
 
+    /// Whether requests are refused while the backend is down (`ODEADEV_LIMITS_ON_REDIS_ERROR=closed`).
+    pub fn fails_closed(&self) -> bool {
+        matches!(self.inner.on_error, OnLimiterError::Closed)
+    }
+
     /// Readiness of the backend: `None` when it is in process (nothing to check), else the
     /// outcome of a bounded round trip.
     pub async fn ping(&self) -> Option<Result<(), LimitError>> {

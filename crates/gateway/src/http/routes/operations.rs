@@ -18,7 +18,8 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// One dependency's state.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Check {
-    /// `ok`, `error`, `disabled`, or a breaker state (`closed`, `half_open`, `open`).
+    /// `ok`, `error`, `degraded` (Redis down while failing open), `disabled`, `unavailable`,
+    /// or a breaker state (`closed`, `half_open`, `open`).
     pub status: String,
     /// Why not ok, when not.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -80,7 +81,17 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Some(Ok(())) => ok(),
         Some(Err(e)) => {
             tracing::warn!(error = %e, "readiness: redis failed");
-            failed("redis unreachable")
+            // Failing open, the node still serves (unlimited, loudly): not a reason to take
+            // it out of the load balancer.
+            Check {
+                status: if state.limits.fails_closed() {
+                    "error"
+                } else {
+                    "degraded"
+                }
+                .into(),
+                detail: Some("redis unreachable".into()),
+            }
         }
     };
     let mut engines = std::collections::BTreeMap::new();

@@ -224,7 +224,7 @@ impl SynthesisService {
 
     async fn speak(&self, job: &Job) -> Result<Spoken, ApiError> {
         let started = Instant::now();
-        let result = job.engine.synthesize(&job.request).await;
+        let result = self.leased(job, job.engine.synthesize(&job.request)).await;
         self.record_engine_call(job, &result.as_ref().map(|_| ()), started);
         match result {
             Ok(done) => {

@@ -32,7 +32,42 @@ impl SynthesisService {
     ) -> Result<i64, StoreError> {
         let result = self.store.settle(&job.usage_id, settlement).await;
         self.in_flight_set().remove(&job.usage_id);
-        result.map(|settled| settled.remaining_ms)
+        match result {
+            Ok(settled) if settled.applied => Ok(settled.remaining_ms),
+            // The lease ran out and the reaper settled the record as failed: the books say
+            // nothing was billed, so the client must not get the audio as if it had been.
+            Ok(_) => Err(StoreError::Unavailable(format!(
+                "usage record {} was already settled by the reaper",
+                job.usage_id
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs `work` while renewing the job's lease every third of its length, so a slow engine
+    /// call is never reaped while this node is alive and working on it.
+    pub(super) async fn leased<T>(
+        &self,
+        job: &Job,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        tokio::pin!(work);
+        let mut renew = tokio::time::interval(self.lease / 3);
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                done = &mut work => return done,
+                _ = renew.tick() => self.renew_lease(job).await,
+            }
+        }
+    }
+
+    /// Pushes the job's lease one full lease length from now.
+    pub(super) async fn renew_lease(&self, job: &Job) {
+        let until = chrono::Utc::now() + self.lease;
+        if let Err(e) = self.store.extend_lease(&job.usage_id, until).await {
+            tracing::warn!(usage_id = %job.usage_id, error = %e, "could not extend lease");
+        }
     }
 
     /// Bills a success and records the billed audio.

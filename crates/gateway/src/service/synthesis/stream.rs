@@ -4,7 +4,6 @@
 
 use std::time::Instant;
 
-use chrono::Utc;
 use futures::StreamExt;
 use odeadev_audio::AudioFormat;
 use tokio::sync::{mpsc, oneshot};
@@ -51,7 +50,7 @@ impl SynthesisService {
         ready: oneshot::Sender<Result<StreamStart, SynthesisError>>,
     ) {
         let started = Instant::now();
-        let opened = open_stream(&job).await;
+        let opened = self.leased(&job, open_stream(&job)).await;
         if let Err(e) = &opened {
             self.record_engine_call(&job, &Err(e), started);
         }
@@ -102,10 +101,7 @@ impl SynthesisService {
                 None => tokio::select! {
                     _ = tx.closed() => break End::ClientGone,
                     _ = renew.tick() => {
-                        let until = Utc::now() + self.lease;
-                        if let Err(e) = self.store.extend_lease(&job.usage_id, until).await {
-                            tracing::warn!(usage_id = %job.usage_id, error = %e, "could not extend lease");
-                        }
+                        self.renew_lease(&job).await;
                         continue;
                     }
                     e = upstream.next() => e,
