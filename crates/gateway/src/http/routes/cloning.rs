@@ -123,6 +123,7 @@ pub async fn clone_voice(
     let audit = entry(&admin, action::VOICE_CLONE, target::VOICE);
     let engines = state.synthesis.engines();
     let voice = cloning::clone_voice(&state.store, engines, request, audit).await?;
+    state.synthesis.forget_voices();
     let reason = state.synthesis.unavailable_reason(&voice);
     Ok((
         StatusCode::CREATED,

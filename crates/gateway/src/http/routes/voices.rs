@@ -249,6 +249,7 @@ pub async fn create_voice(
         )),
         other => other.into(),
     })?;
+    state.synthesis.forget_voices();
     let reason = state.synthesis.unavailable_reason(&voice);
     Ok((
         StatusCode::CREATED,

@@ -15,7 +15,16 @@ use crate::service::auth::Principal;
 use crate::store::{Reservation, UsageContext, VoiceFilter};
 
 impl SynthesisService {
-    pub(super) async fn resolve_voice(&self, name: Option<&str>) -> Result<Voice, ApiError> {
+    pub(super) async fn resolve_voice(&self, requested: Option<&str>) -> Result<Voice, ApiError> {
+        if let Some(voice) = self.voices.get(requested) {
+            return Ok(voice);
+        }
+        let voice = self.look_up_voice(requested).await?;
+        self.voices.put(requested, &voice);
+        Ok(voice)
+    }
+
+    async fn look_up_voice(&self, name: Option<&str>) -> Result<Voice, ApiError> {
         let name = name.or(self.default_voice.as_deref());
         if let Some(name) = name {
             return self

@@ -9,6 +9,7 @@
 mod admission;
 mod settle;
 mod stream;
+mod voice_cache;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -154,6 +155,8 @@ pub struct SynthesisService {
     limiter: Limiter,
     /// Usage records reserved by this node and not yet settled.
     in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Recently resolved voices.
+    voices: Arc<voice_cache::VoiceCache>,
 }
 
 impl SynthesisService {
@@ -172,7 +175,13 @@ impl SynthesisService {
             default_voice,
             limiter,
             in_flight: Arc::default(),
+            voices: Arc::default(),
         }
+    }
+
+    /// Forgets resolved voices, after this node added or changed one.
+    pub fn forget_voices(&self) {
+        self.voices.clear();
     }
 
     /// The engines, for readiness and listings.

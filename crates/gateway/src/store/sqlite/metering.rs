@@ -53,18 +53,34 @@ pub async fn reserve(
     lease_until: DateTime<Utc>,
 ) -> Result<Reservation, StoreError> {
     let mut tx = pool.begin().await.map_err(db_err)?;
-    // A cycle that ended starts again from zero first, in this transaction.
-    super::cycles::roll_if_due(&mut tx, usage.user_id, Utc::now()).await?;
-    let reserved = sqlx::query(
-        "UPDATE users SET reserved_ms = reserved_ms + ?1 WHERE id = ?2 AND is_active = 1 AND used_ms + reserved_ms + ?1 <= quota_ms",
+    let now = Utc::now();
+    // The usual case in one statement: the cycle is running and the quota covers it.
+    let mut reserved = sqlx::query(
+        "UPDATE users SET reserved_ms = reserved_ms + ?1 WHERE id = ?2 AND is_active = 1 AND used_ms + reserved_ms + ?1 <= quota_ms AND cycle_ends_at > ?3",
     )
     .bind(estimate_ms)
     .bind(usage.user_id)
+    .bind(now)
     .execute(&mut *tx)
     .await
     .map_err(db_err)?
     .rows_affected()
         == 1;
+    // Otherwise a cycle that ended starts again from zero first, in this transaction, and
+    // the reservation is tried once more against the current cycle.
+    if !reserved {
+        super::cycles::roll_if_due(&mut tx, usage.user_id, now).await?;
+        reserved = sqlx::query(
+            "UPDATE users SET reserved_ms = reserved_ms + ?1 WHERE id = ?2 AND is_active = 1 AND used_ms + reserved_ms + ?1 <= quota_ms",
+        )
+        .bind(estimate_ms)
+        .bind(usage.user_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+            == 1;
+    }
     let result = if reserved {
         insert_usage(
             &mut tx,
@@ -141,34 +157,25 @@ pub async fn settle(
     .await
     .map_err(db_err)?;
     let applied = row.is_some();
-    let user_id = match row {
-        Some((user_id, reserved_ms, billed_ms)) => {
-            sqlx::query("UPDATE users SET reserved_ms = reserved_ms - ?1, used_ms = used_ms + ?2 WHERE id = ?3")
-                .bind(reserved_ms)
-                .bind(billed_ms)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err)?;
-            user_id
-        }
-        None => {
-            let (user_id,): (i64,) =
-                sqlx::query_as("SELECT user_id FROM usage_records WHERE id = ?")
-                    .bind(usage_id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(db_err)?
-                    .ok_or(StoreError::NotFound)?;
-            user_id
-        }
+    let (remaining_ms,): (i64,) = match row {
+        Some((user_id, reserved_ms, billed_ms)) => sqlx::query_as(
+            "UPDATE users SET reserved_ms = reserved_ms - ?1, used_ms = used_ms + ?2 WHERE id = ?3 RETURNING MAX(0, quota_ms - used_ms)",
+        )
+        .bind(reserved_ms)
+        .bind(billed_ms)
+        .bind(user_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_err)?,
+        None => sqlx::query_as(
+            "SELECT MAX(0, u.quota_ms - u.used_ms) FROM usage_records r JOIN users u ON u.id = r.user_id WHERE r.id = ?",
+        )
+        .bind(usage_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?
+        .ok_or(StoreError::NotFound)?,
     };
-    let (remaining_ms,): (i64,) =
-        sqlx::query_as("SELECT MAX(0, quota_ms - used_ms) FROM users WHERE id = ?")
-            .bind(user_id)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok(Settled {
         applied,
