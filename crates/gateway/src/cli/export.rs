@@ -36,7 +36,8 @@ pub struct ExportArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: FormatArg,
-    /// Grouping in time: `day` (UTC days) or `month` (UTC calendar months).
+    /// Grouping in time: `day` (UTC days), `month` (UTC calendar months) or `cycle` (each
+    /// user's billing cycles, closed and current).
     #[arg(long, default_value = "day")]
     pub period: String,
     /// Only this user.

@@ -61,7 +61,7 @@ impl FilterError {
 /// Report filters as given, before validation.
 #[derive(Debug, Clone, Default)]
 pub struct ReportFilters<'a> {
-    /// `day` or `month` (default `day`).
+    /// `day`, `month` or `cycle` (default `day`).
     pub period: Option<&'a str>,
     /// Only this user.
     pub user_id: Option<i64>,
@@ -373,6 +373,25 @@ mod tests {
                 ..Default::default()
             }),
             Some("plan")
+        );
+    }
+
+    #[test]
+    fn cycle_is_a_period_and_the_message_lists_it() {
+        let period = |name| {
+            query(&ReportFilters {
+                period: Some(name),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            period("cycle").ok().map(|q| q.period),
+            Some(ReportPeriod::Cycle)
+        );
+        let message = period("week").err().map(|e| e.message);
+        assert_eq!(
+            message.as_deref(),
+            Some("\"week\" is not one of day, month, cycle")
         );
     }
 

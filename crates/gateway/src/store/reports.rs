@@ -12,17 +12,24 @@ pub enum ReportPeriod {
     Day,
     /// UTC calendar months.
     Month,
+    /// Each user's billing cycles: the closed ones in `billing_periods` and the current one
+    /// (`users.cycle_started_at` to `users.cycle_ends_at`). A record in neither (a gap the
+    /// cycle bookkeeping should never leave) is grouped under its own UTC day instead of
+    /// being dropped, so totals always add up.
+    Cycle,
 }
 
 impl ReportPeriod {
     /// Every period, in the order they are documented.
-    pub const ALL: [ReportPeriod; 2] = [ReportPeriod::Day, ReportPeriod::Month];
+    pub const ALL: [ReportPeriod; 3] =
+        [ReportPeriod::Day, ReportPeriod::Month, ReportPeriod::Cycle];
 
     /// Wire name.
     pub fn as_str(self) -> &'static str {
         match self {
             ReportPeriod::Day => "day",
             ReportPeriod::Month => "month",
+            ReportPeriod::Cycle => "cycle",
         }
     }
 
@@ -31,18 +38,21 @@ impl ReportPeriod {
         Self::ALL.into_iter().find(|p| p.as_str() == value)
     }
 
-    /// The start of the period holding `date` (itself for days, the 1st for months).
+    /// The start of the period holding `date` (itself for days, the 1st for months). Cycles
+    /// come from the database; a record outside every cycle falls back to its day, so for
+    /// [`ReportPeriod::Cycle`] this is the day too.
     pub fn start_of(self, date: NaiveDate) -> NaiveDate {
         match self {
-            ReportPeriod::Day => date,
+            ReportPeriod::Day | ReportPeriod::Cycle => date,
             ReportPeriod::Month => date.with_day(1).unwrap_or(date),
         }
     }
 
-    /// The exclusive end of the period starting at `start`.
+    /// The exclusive end of the period starting at `start` (for [`ReportPeriod::Cycle`], of
+    /// the fallback day: a cycle's end comes from the database).
     pub fn end_after(self, start: DateTime<Utc>) -> DateTime<Utc> {
         let next = match self {
-            ReportPeriod::Day => start.checked_add_days(Days::new(1)),
+            ReportPeriod::Day | ReportPeriod::Cycle => start.checked_add_days(Days::new(1)),
             ReportPeriod::Month => start.checked_add_months(Months::new(1)),
         };
         next.unwrap_or(DateTime::<Utc>::MAX_UTC)
@@ -136,6 +146,12 @@ mod tests {
             "2026-02-01T00:00:00+00:00"
         );
         assert_eq!(ReportPeriod::parse("month"), Some(ReportPeriod::Month));
+        assert_eq!(ReportPeriod::parse("cycle"), Some(ReportPeriod::Cycle));
+        assert_eq!(
+            ReportPeriod::Cycle.end_after(jan31).to_rfc3339(),
+            "2026-02-01T00:00:00+00:00",
+            "records outside every cycle fall back to their day"
+        );
         assert_eq!(ReportPeriod::parse("week"), None);
     }
 }

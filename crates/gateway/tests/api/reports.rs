@@ -1,7 +1,8 @@
-//! `GET /admin/usage`: per-user, per-period usage as JSON or CSV, streamed; and (in `cli`)
-//! the `export-usage` and `backup` commands.
+//! `GET /admin/usage`: per-user, per-period usage as JSON or CSV, streamed; (in `cycle`) per
+//! billing cycle; and (in `cli`) the `export-usage` and `backup` commands.
 
 mod cli;
+mod cycle;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -18,7 +18,9 @@ use crate::service::reports::{self, ReportFilters, ReportFormat, UsageReport};
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UsageReportParams {
-    /// `day` (UTC days, the default) or `month` (UTC calendar months).
+    /// `day` (UTC days, the default), `month` (UTC calendar months) or `cycle` (each user's
+    /// billing cycles: the closed ones, then the current one; a record outside every cycle,
+    /// which should not happen, is reported under its own UTC day rather than dropped).
     pub period: Option<String>,
     /// Only this user.
     pub user_id: Option<i64>,
@@ -52,6 +54,10 @@ fn negotiate(format: Option<&str>, headers: &HeaderMap) -> Result<ReportFormat, 
 }
 
 /// Usage per user per period: requests by outcome, billed audio seconds and characters.
+///
+/// With `period=cycle` the periods are billing cycles: each closed cycle's `period_start` and
+/// `period_end` are those of its billing period, the current cycle's are the user's
+/// `cycle_started_at` and the end it is due to reset at.
 ///
 /// Rows are aggregated by the database and streamed as they are read, so reports of any size
 /// start at once and use little memory. A failure after the first byte cuts the body.
