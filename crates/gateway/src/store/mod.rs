@@ -258,6 +258,13 @@ pub trait Store: Send + Sync {
     async fn list_voices(&self, filter: &VoiceFilter) -> Result<Vec<Voice>, StoreError>;
     /// An active voice by friendly name.
     async fn find_voice(&self, friendly_name: &str) -> Result<Option<Voice>, StoreError>;
+    /// Records a use of a cloned voice: MiniMax deletes cloned voices unused for 7 days, so
+    /// each use pushes its expiry to `expires_at`.
+    async fn touch_cloned_voice(
+        &self,
+        voice_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Atomically reserves `estimate_ms` of the user's quota and writes the `pending` usage
     /// record, or writes a `quota_exceeded` record when the quota cannot cover it.

@@ -68,6 +68,7 @@ async fn admins_clone_a_voice_that_then_speaks() {
         .unwrap();
     assert!(listed["expires_at"].is_string());
     let (_, key) = app.create_user("pro").await;
+    let before = listed["expires_at"].as_str().unwrap().to_string();
     let r = app
         .post_tts(
             &key,
@@ -75,6 +76,28 @@ async fn admins_clone_a_voice_that_then_speaks() {
         )
         .await;
     assert_eq!(r.status(), 200);
+    // Using a cloned voice keeps it alive for another 7 days.
+    let mut pushed = false;
+    for _ in 0..40 {
+        let all: Vec<Value> = app
+            .get("/admin/voices", &app.admin_key)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let now = all
+            .iter()
+            .find(|v| v["friendly_name"] == "my-clone")
+            .unwrap()["expires_at"]
+            .clone();
+        let after = chrono::DateTime::parse_from_rfc3339(now.as_str().unwrap()).unwrap();
+        if after > chrono::DateTime::parse_from_rfc3339(&before).unwrap() {
+            pushed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(pushed, "the expiry moved forward after a use");
     let sent = app.sim_requests().await;
     let last = sent
         .iter()

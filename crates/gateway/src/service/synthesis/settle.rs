@@ -83,7 +83,23 @@ impl SynthesisService {
             ApiError::from(e)
         })?;
         crate::metrics::audio_billed(job.plan, job.voice.provider.as_str(), billed_ms);
+        if job.voice.is_cloned {
+            self.touch_cloned_voice(job.voice.id);
+        }
         Ok(remaining)
+    }
+
+    /// A use of a cloned voice keeps it alive upstream for another 7 days: record the new
+    /// expiry off the request path (a failure only delays the listing's expiry).
+    fn touch_cloned_voice(&self, voice_id: i64) {
+        let store = self.store.clone();
+        let expires_at =
+            chrono::Utc::now() + chrono::Duration::days(crate::service::cloning::CLONE_TTL_DAYS);
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_cloned_voice(voice_id, expires_at).await {
+                tracing::warn!(voice_id, error = %e, "could not record the use of a cloned voice");
+            }
+        });
     }
 
     /// What to bill for `audio_ms` of audio: the real length, capped at the reservation.

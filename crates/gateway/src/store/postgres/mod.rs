@@ -218,6 +218,14 @@ impl Store for PostgresStore {
         voices::find(&self.pool, friendly_name).await
     }
 
+    async fn touch_cloned_voice(
+        &self,
+        voice_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        voices::touch_cloned(&self.pool, voice_id, expires_at).await
+    }
+
     async fn reserve(
         &self,
         usage: &UsageContext,

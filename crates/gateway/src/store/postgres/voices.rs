@@ -71,3 +71,19 @@ pub async fn find(pool: &PgPool, friendly_name: &str) -> Result<Option<Voice>, S
         .map_err(db_err)?;
     row.as_ref().map(rows::voice).transpose()
 }
+
+/// Pushes a cloned voice's expiry after a use.
+pub async fn touch_cloned(
+    pool: &PgPool,
+    voice_id: i64,
+    expires_at: chrono::DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE voices SET last_used_at = $1, expires_at = $2 WHERE id = $3 AND is_cloned")
+        .bind(Utc::now())
+        .bind(expires_at)
+        .bind(voice_id)
+        .execute(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(())
+}

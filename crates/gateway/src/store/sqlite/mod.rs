@@ -192,6 +192,14 @@ impl Store for SqliteStore {
         voices::find(&self.read, friendly_name).await
     }
 
+    async fn touch_cloned_voice(
+        &self,
+        voice_id: i64,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        voices::touch_cloned(&self.write, voice_id, expires_at).await
+    }
+
     async fn reserve(
         &self,
         usage: &UsageContext,

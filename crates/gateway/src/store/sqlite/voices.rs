@@ -70,3 +70,21 @@ pub async fn find(pool: &SqlitePool, friendly_name: &str) -> Result<Option<Voice
         .map_err(db_err)?;
     row.as_ref().map(rows::voice).transpose()
 }
+
+/// Pushes a cloned voice's expiry after a use.
+pub async fn touch_cloned(
+    pool: &SqlitePool,
+    voice_id: i64,
+    expires_at: chrono::DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE voices SET last_used_at = ?, expires_at = ? WHERE id = ? AND is_cloned = 1",
+    )
+    .bind(Utc::now())
+    .bind(expires_at)
+    .bind(voice_id)
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
