@@ -3,17 +3,22 @@
 //! Every setting has a default that gives the embedded set-up (SQLite in the working directory,
 //! local engine). A bad value stops start-up with a message naming the setting.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use url::Url;
 
 mod database;
+mod limits;
+mod minimax;
 
 use database::parse_database;
 pub use database::DatabaseSettings;
+use limits::load_limits;
+pub use limits::{LimitSettings, OnLimiterError, RedisSettings};
+use minimax::load_minimax;
+pub use minimax::{validate_base_url, MinimaxSettings};
 
 /// A setting that could not be used, named as the operator wrote it.
 #[derive(Debug, thiserror::Error)]
@@ -30,29 +35,6 @@ fn bad(name: &'static str, reason: impl Into<String>) -> SettingError {
         name,
         reason: reason.into(),
     }
-}
-
-/// MiniMax upstream settings; present only when `MINIMAX_API_KEY` is set.
-#[derive(Debug, Clone)]
-pub struct MinimaxSettings {
-    /// Upstream API key, never logged.
-    pub api_key: SecretString,
-    /// Validated base URL: https, or http to a loopback host.
-    pub base_url: Url,
-    /// Optional numeric group id, sent as `GroupId`.
-    pub group_id: Option<String>,
-    /// Total time allowed for one attempt.
-    pub timeout: Duration,
-    /// Time allowed to open a connection.
-    pub connect_timeout: Duration,
-    /// Retries after the first attempt, for retryable failures only.
-    pub max_retries: u32,
-    /// Largest upstream response body accepted.
-    pub max_response_bytes: usize,
-    /// Consecutive failures that open the circuit breaker.
-    pub breaker_failures: u32,
-    /// How long the breaker stays open before a trial request.
-    pub breaker_cooldown: Duration,
 }
 
 /// Local (eSpeak NG) engine settings.
@@ -302,191 +284,6 @@ fn parse_voice_map(raw: Option<String>) -> Result<Vec<(String, String)>, Setting
             )),
         })
         .collect()
-}
-
-fn load_minimax(env: &dyn Env) -> Result<Option<MinimaxSettings>, SettingError> {
-    let Some(api_key) = env.get("MINIMAX_API_KEY") else {
-        return Ok(None);
-    };
-    let base_raw = env
-        .get("MINIMAX_BASE_URL")
-        .unwrap_or_else(|| "https://api.minimax.io".to_string());
-    let base_url = validate_base_url(&base_raw).map_err(|r| bad("MINIMAX_BASE_URL", r))?;
-    let group_id = match env.get("MINIMAX_GROUP_ID") {
-        Some(g) if g.len() <= 32 && g.bytes().all(|b| b.is_ascii_digit()) => Some(g),
-        Some(_) => return Err(bad("MINIMAX_GROUP_ID", "must be digits only")),
-        None => None,
-    };
-    Ok(Some(MinimaxSettings {
-        api_key: SecretString::from(api_key),
-        base_url,
-        group_id,
-        timeout: millis(env, "MINIMAX_TIMEOUT_MS", 30_000, 100, 600_000)?,
-        connect_timeout: millis(env, "MINIMAX_CONNECT_TIMEOUT_MS", 3_000, 10, 60_000)?,
-        max_retries: parse_num(
-            env,
-            "MINIMAX_MAX_RETRIES",
-            2,
-            |v| *v <= 10,
-            "a number in 0..=10",
-        )?,
-        max_response_bytes: parse_num(
-            env,
-            "MINIMAX_MAX_RESPONSE_BYTES",
-            64 * 1024 * 1024,
-            |v| (1024..=1024 * 1024 * 1024).contains(v),
-            "a byte count in 1024..=1073741824",
-        )?,
-        breaker_failures: parse_num(
-            env,
-            "MINIMAX_BREAKER_FAILURES",
-            5,
-            |v| (1..=1000).contains(v),
-            "a number in 1..=1000",
-        )?,
-        breaker_cooldown: millis(env, "MINIMAX_BREAKER_COOLDOWN_MS", 30_000, 10, 3_600_000)?,
-    }))
-}
-
-/// What happens to a request when the Redis limiter cannot answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnLimiterError {
-    /// Let it through unlimited (the default): an outage of Redis is not an outage of speech.
-    Open,
-    /// Refuse it with 503.
-    Closed,
-}
-
-/// The Redis limiter backend (`REDIS_URL`).
-#[derive(Clone)]
-pub struct RedisSettings {
-    /// Connection URL (may hold a password: never logged).
-    pub url: SecretString,
-    /// Prefix of every key (`ODEADEV_REDIS_PREFIX`), so deployments can share a server.
-    pub prefix: String,
-    /// Bound on every Redis call (`ODEADEV_REDIS_TIMEOUT_MS`).
-    pub timeout: Duration,
-    /// Behaviour while Redis is down (`ODEADEV_LIMITS_ON_REDIS_ERROR`).
-    pub on_error: OnLimiterError,
-}
-
-impl std::fmt::Debug for RedisSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisSettings")
-            .field("url", &"<redacted>")
-            .field("prefix", &self.prefix)
-            .field("timeout", &self.timeout)
-            .field("on_error", &self.on_error)
-            .finish()
-    }
-}
-
-/// Rate, concurrency and authentication-failure limits.
-#[derive(Debug, Clone)]
-pub struct LimitSettings {
-    /// Redis, when `REDIS_URL` is set; else limits are kept in process.
-    pub redis: Option<RedisSettings>,
-    /// Per-user requests per minute on authenticated routes other than synthesis
-    /// (`ODEADEV_GENERAL_RPM`).
-    pub general_rpm: u32,
-    /// Failed authentications per minute allowed from one address
-    /// (`ODEADEV_AUTH_FAILURES_PER_MINUTE`).
-    pub auth_failures_per_minute: u32,
-    /// Proxies whose `X-Forwarded-For` is believed (`ODEADEV_TRUSTED_PROXIES`).
-    pub trusted_proxies: crate::limits::client_ip::TrustedProxies,
-    /// Lifetime of a concurrency slot on Redis between renewals
-    /// (`ODEADEV_CONCURRENCY_LEASE_SECS`).
-    pub slot_lease: Duration,
-}
-
-fn load_limits(env: &dyn Env) -> Result<LimitSettings, SettingError> {
-    let on_error = match env
-        .get("ODEADEV_LIMITS_ON_REDIS_ERROR")
-        .as_deref()
-        .map(str::trim)
-    {
-        None | Some("open") => OnLimiterError::Open,
-        Some("closed") => OnLimiterError::Closed,
-        Some(other) => {
-            return Err(bad(
-                "ODEADEV_LIMITS_ON_REDIS_ERROR",
-                format!("{other:?} is not open or closed"),
-            ))
-        }
-    };
-    let prefix = env
-        .get("ODEADEV_REDIS_PREFIX")
-        .unwrap_or_else(|| "odeadev:".to_string());
-    if prefix.len() > 64 || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad(
-            "ODEADEV_REDIS_PREFIX",
-            "must be at most 64 characters without spaces",
-        ));
-    }
-    let timeout = millis(env, "ODEADEV_REDIS_TIMEOUT_MS", 250, 10, 10_000)?;
-    let redis = match env.get("REDIS_URL") {
-        None => None,
-        Some(raw) => {
-            let url = Url::parse(raw.trim())
-                .map_err(|_| bad("REDIS_URL", "is not a URL like redis://host:6379"))?;
-            if !matches!(url.scheme(), "redis" | "rediss" | "redis+unix" | "unix") {
-                return Err(bad("REDIS_URL", "must start with redis:// or rediss://"));
-            }
-            Some(RedisSettings {
-                url: SecretString::from(raw.trim().to_string()),
-                prefix,
-                timeout,
-                on_error,
-            })
-        }
-    };
-    let trusted_proxies = crate::limits::client_ip::TrustedProxies::parse(
-        &env.get("ODEADEV_TRUSTED_PROXIES").unwrap_or_default(),
-    )
-    .map_err(|r| bad("ODEADEV_TRUSTED_PROXIES", r))?;
-    Ok(LimitSettings {
-        redis,
-        general_rpm: parse_num(
-            env,
-            "ODEADEV_GENERAL_RPM",
-            600,
-            |v| (1..=1_000_000).contains(v),
-            "a number in 1..=1000000",
-        )?,
-        auth_failures_per_minute: parse_num(
-            env,
-            "ODEADEV_AUTH_FAILURES_PER_MINUTE",
-            30,
-            |v| (1..=1_000_000).contains(v),
-            "a number in 1..=1000000",
-        )?,
-        trusted_proxies,
-        slot_lease: secs(env, "ODEADEV_CONCURRENCY_LEASE_SECS", 60, 3, 3_600)?,
-    })
-}
-
-/// Accepts https anywhere, http only to a loopback host (a local simulator); no credentials,
-/// query or fragment.
-pub fn validate_base_url(raw: &str) -> Result<Url, String> {
-    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL: {e}"))?;
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not contain credentials".into());
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("must not contain a query or fragment".into());
-    }
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => return Err("has no host".into()),
-    };
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
-        "http" => Err("http is allowed only to a loopback host; use https".into()),
-        other => Err(format!("scheme {other:?} is not https")),
-    }
 }
 
 #[cfg(test)]
