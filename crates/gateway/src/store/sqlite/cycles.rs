@@ -143,7 +143,7 @@ pub async fn roll_over_due(pool: &SqlitePool, now: DateTime<Utc>) -> Result<u64,
         .await
         .map_err(db_err)?;
         for (user_id,) in &due {
-            let mut tx = pool.begin().await.map_err(db_err)?;
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
             if roll_if_due(&mut tx, *user_id, now).await? {
                 closed += 1;
             }
@@ -163,7 +163,7 @@ pub async fn reset(
     now: DateTime<Utc>,
     entry: AuditEntry,
 ) -> Result<User, StoreError> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     let current = users::get(&mut *tx, user_id).await?;
     // Never end a cycle before it began (clocks of different nodes differ a little).
     let at = now.max(current.cycle_started_at);

@@ -58,7 +58,7 @@ pub async fn revoke(
     key_id: &str,
     audit: Option<AuditEntry>,
 ) -> Result<ApiKeyRecord, StoreError> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     let sql = format!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING {}",
         KEY_COLUMNS.replace("k.", "")

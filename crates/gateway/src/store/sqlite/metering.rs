@@ -1,13 +1,15 @@
-//! Reservation, settlement and reaping in SQLite: each a single write transaction.
+//! Reservation (the full path), refusals, leases and reaping in SQLite through sqlx, each a
+//! single write transaction. The hot path (reservation fast path, settlement) runs on the
+//! writer thread instead (see `writer.rs`).
 
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::db_err;
 use crate::domain::records::UsageStatus;
-use crate::store::{Reservation, Settled, Settlement, StoreError, UsageContext};
+use crate::store::{Reservation, StoreError, UsageContext};
 
-const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+pub(super) const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 struct Outcome<'a> {
     status: UsageStatus,
@@ -134,53 +136,6 @@ pub async fn extend_lease(
     .await
     .map_err(db_err)?;
     Ok(())
-}
-
-pub async fn settle(
-    pool: &SqlitePool,
-    usage_id: &str,
-    settlement: Settlement,
-) -> Result<Settled, StoreError> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    // The record's own reservation bounds the bill, so a settlement can never charge more
-    // than was reserved, and a record settles exactly once (status must still be pending).
-    let row: Option<(i64, i64, i64)> = sqlx::query_as(
-        "UPDATE usage_records SET status = ?1, audio_ms = MIN(MAX(?2, 0), reserved_ms), error_code = ?3, error_message = ?4, settled_at = ?5, lease_expires_at = NULL WHERE id = ?6 AND status = 'pending' RETURNING user_id, reserved_ms, audio_ms",
-    )
-    .bind(settlement.status.as_str())
-    .bind(settlement.billed_ms)
-    .bind(&settlement.error_code)
-    .bind(&settlement.error_message)
-    .bind(Utc::now())
-    .bind(usage_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let applied = row.is_some();
-    let (remaining_ms,): (i64,) = match row {
-        Some((user_id, reserved_ms, billed_ms)) => sqlx::query_as(
-            "UPDATE users SET reserved_ms = reserved_ms - ?1, used_ms = used_ms + ?2 WHERE id = ?3 RETURNING MAX(0, quota_ms - used_ms)",
-        )
-        .bind(reserved_ms)
-        .bind(billed_ms)
-        .bind(user_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(db_err)?,
-        None => sqlx::query_as(
-            "SELECT MAX(0, u.quota_ms - u.used_ms) FROM usage_records r JOIN users u ON u.id = r.user_id WHERE r.id = ?",
-        )
-        .bind(usage_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?
-        .ok_or(StoreError::NotFound)?,
-    };
-    tx.commit().await.map_err(db_err)?;
-    Ok(Settled {
-        applied,
-        remaining_ms,
-    })
 }
 
 pub async fn record_refusal(

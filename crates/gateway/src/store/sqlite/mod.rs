@@ -1,5 +1,6 @@
-//! SQLite store: the embedded default. One writer connection (SQLite allows one writer at a
-//! time; queueing in the pool is cheaper than lock contention) and a pool of readers, WAL mode.
+//! SQLite store: the embedded default, WAL mode. The metering hot path (reservation fast path,
+//! settlement) runs on a dedicated writer thread with group commit (see `writer.rs`); other
+//! writes go through one sqlx writer connection, reads through a pool of readers.
 
 mod audit;
 mod backup;
@@ -11,6 +12,7 @@ mod rows;
 mod usage;
 mod users;
 mod voices;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -35,6 +37,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqli
 pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
+    writer: writer::Writer,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -70,7 +73,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(SqliteStore { write, read })
+        let writer = writer::Writer::start(path)?;
+        Ok(SqliteStore {
+            write,
+            read,
+            writer,
+        })
     }
 
     /// Applies pending migrations.
@@ -157,7 +165,11 @@ impl Store for SqliteStore {
     }
 
     async fn create_key(&self, user_id: i64, key: NewKey) -> Result<ApiKeyRecord, StoreError> {
-        let mut tx = self.write.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         users::get(&mut *tx, user_id).await?;
         let record = keys::insert(&mut tx, user_id, key).await?;
         tx.commit().await.map_err(db_err)?;
@@ -206,7 +218,18 @@ impl Store for SqliteStore {
         estimate_ms: i64,
         lease_until: DateTime<Utc>,
     ) -> Result<Reservation, StoreError> {
-        metering::reserve(&self.write, usage, estimate_ms, lease_until).await
+        let now = Utc::now();
+        match self
+            .writer
+            .reserve(usage, estimate_ms, lease_until, now)
+            .await?
+        {
+            writer::FastReserve::Reserved => Ok(Reservation::Reserved),
+            // Cycle rollover, quota refusal and inactive users stay on the full path.
+            writer::FastReserve::NeedsSlowPath => {
+                metering::reserve(&self.write, usage, estimate_ms, lease_until).await
+            }
+        }
     }
 
     async fn extend_lease(
@@ -218,7 +241,7 @@ impl Store for SqliteStore {
     }
 
     async fn settle(&self, usage_id: &str, settlement: Settlement) -> Result<Settled, StoreError> {
-        metering::settle(&self.write, usage_id, settlement).await
+        self.writer.settle(usage_id, settlement, Utc::now()).await
     }
 
     async fn record_refusal(
@@ -269,7 +292,11 @@ impl Store for SqliteStore {
         key: NewKey,
         audit: AuditEntry,
     ) -> Result<ApiKeyRecord, StoreError> {
-        let mut tx = self.write.begin().await.map_err(db_err)?;
+        let mut tx = self
+            .write
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err)?;
         users::get(&mut *tx, user_id).await?;
         let record = keys::insert(&mut tx, user_id, key).await?;
         audit::insert(&mut tx, &audit.target(&record.id)).await?;

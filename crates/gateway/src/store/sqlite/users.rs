@@ -17,7 +17,7 @@ pub async fn create(
     audit: Option<AuditEntry>,
 ) -> Result<(User, ApiKeyRecord), StoreError> {
     let now = Utc::now();
-    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     // The first cycle starts now, anchored at creation.
     let inserted = sqlx::query(
         "INSERT INTO users (name, email, plan, role, quota_ms, created_at, updated_at, cycle_anchor, cycle_started_at, cycle_ends_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
@@ -101,7 +101,7 @@ pub async fn update(
     patch: UserPatch,
     audit: Option<AuditEntry>,
 ) -> Result<User, StoreError> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     let current = get(&mut *tx, id).await?;
     let plan = patch.plan.unwrap_or(current.plan);
     let (quota_ms, quota_custom) = match patch.quota_ms {

@@ -15,7 +15,7 @@ pub async fn create(
     voice: NewVoice,
     audit: Option<AuditEntry>,
 ) -> Result<Voice, StoreError> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
     let sql = format!(
         "INSERT INTO voices (friendly_name, provider, engine_voice_id, language, gender, description, is_cloned, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {VOICE_COLUMNS}"
     );

@@ -1,0 +1,399 @@
+//! The SQLite writer thread: the metering hot path (`reserve`'s fast path and `settle`)
+//! without sqlx's per-statement thread hand-offs.
+//!
+//! One OS thread owns a `rusqlite` connection to the database file. Callers send it an
+//! [`Op`] through a channel and await a oneshot reply. The thread takes the first waiting
+//! op, drains up to [`MAX_BATCH`] more without blocking, and runs them all in one
+//! `BEGIN IMMEDIATE … COMMIT` (group commit), each inside its own savepoint so that one
+//! failing op leaves the others intact. Replies are sent only after the commit succeeded:
+//! nobody learns of a reservation or settlement that could still be lost.
+//!
+//! The thread ends when the last [`Writer`] handle is dropped (the channel closes).
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
+use tokio::sync::oneshot;
+
+use crate::domain::records::UsageStatus;
+use crate::store::{Settled, Settlement, StoreError, UsageContext};
+
+/// Ops drained after the first one into a single transaction, at most.
+const MAX_BATCH: usize = 256;
+
+const RESERVE_FAST: &str = "UPDATE users SET reserved_ms = reserved_ms + ?1 WHERE id = ?2 AND is_active = 1 AND used_ms + reserved_ms + ?1 <= quota_ms AND cycle_ends_at > ?3";
+const SETTLE_RECORD: &str = "UPDATE usage_records SET status = ?1, audio_ms = MIN(MAX(?2, 0), reserved_ms), error_code = ?3, error_message = ?4, settled_at = ?5, lease_expires_at = NULL WHERE id = ?6 AND status = 'pending' RETURNING user_id, reserved_ms, audio_ms";
+const SETTLE_USER: &str = "UPDATE users SET reserved_ms = reserved_ms - ?1, used_ms = used_ms + ?2 WHERE id = ?3 RETURNING MAX(0, quota_ms - used_ms)";
+const REMAINING: &str = "SELECT MAX(0, u.quota_ms - u.used_ms) FROM usage_records r JOIN users u ON u.id = r.user_id WHERE r.id = ?";
+
+/// A timestamp as text, in exactly the form sqlx-sqlite 0.8 encodes a `DateTime<Utc>`
+/// (`to_rfc3339_opts(SecondsFormat::AutoSi, false)`), so that rows written here and rows
+/// written through sqlx compare and sort alike as text.
+pub(super) fn timestamp(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+/// Work for the writer thread.
+enum Op {
+    /// The fast path of a reservation: a running cycle whose quota covers the estimate.
+    Reserve {
+        usage: UsageContext,
+        estimate_ms: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    },
+    /// Settles a pending usage record and bills its user.
+    Settle {
+        usage_id: String,
+        settlement: Settlement,
+        now: DateTime<Utc>,
+    },
+}
+
+/// What an op did, once its batch committed.
+enum Reply {
+    Reserved,
+    NeedsSlowPath,
+    Settled(Settled),
+}
+
+/// Outcome of the reservation fast path.
+pub(super) enum FastReserve {
+    /// Reserved; the pending usage record is written.
+    Reserved,
+    /// Nothing written: the cycle is over, the quota is short or the user is inactive; the
+    /// caller takes the full (sqlx) path.
+    NeedsSlowPath,
+}
+
+type ReplyTx = oneshot::Sender<Result<Reply, StoreError>>;
+
+/// Handle to the writer thread; clones share the thread.
+#[derive(Clone)]
+pub(super) struct Writer {
+    tx: mpsc::Sender<(Op, ReplyTx)>,
+}
+
+impl Writer {
+    /// Opens a connection to the (existing) database file and starts the thread.
+    pub(super) fn start(path: &Path) -> Result<Writer, StoreError> {
+        let conn = open(path).map_err(|e| store_err(&e))?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(conn, rx))
+            .map_err(|e| StoreError::Unavailable(format!("sqlite writer thread: {e}")))?;
+        Ok(Writer { tx })
+    }
+
+    /// Reserves `estimate_ms` for the user when the fast path applies.
+    pub(super) async fn reserve(
+        &self,
+        usage: &UsageContext,
+        estimate_ms: i64,
+        lease_until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<FastReserve, StoreError> {
+        let op = Op::Reserve {
+            usage: usage.clone(),
+            estimate_ms,
+            lease_until,
+            now,
+        };
+        match self.call(op).await? {
+            Reply::Reserved => Ok(FastReserve::Reserved),
+            Reply::NeedsSlowPath => Ok(FastReserve::NeedsSlowPath),
+            Reply::Settled(_) => Err(StoreError::Corrupt("writer: mismatched reply".into())),
+        }
+    }
+
+    /// Settles a pending record; `applied` is false when it was settled already.
+    pub(super) async fn settle(
+        &self,
+        usage_id: &str,
+        settlement: Settlement,
+        now: DateTime<Utc>,
+    ) -> Result<Settled, StoreError> {
+        let op = Op::Settle {
+            usage_id: usage_id.to_owned(),
+            settlement,
+            now,
+        };
+        match self.call(op).await? {
+            Reply::Settled(settled) => Ok(settled),
+            _ => Err(StoreError::Corrupt("writer: mismatched reply".into())),
+        }
+    }
+
+    async fn call(&self, op: Op) -> Result<Reply, StoreError> {
+        let (reply, response) = oneshot::channel();
+        self.tx
+            .send((op, reply))
+            .map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
+        response
+            .await
+            .map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?
+    }
+}
+
+fn open(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+/// The thread's loop: until every handle is gone, take a batch and run it.
+fn run(conn: Connection, rx: mpsc::Receiver<(Op, ReplyTx)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH + 1);
+    while let Ok(first) = rx.recv() {
+        batch.push(first);
+        while batch.len() <= MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        run_batch(&conn, &mut batch);
+    }
+}
+
+/// Runs a batch in one transaction and answers every op after the commit.
+fn run_batch(conn: &Connection, batch: &mut Vec<(Op, ReplyTx)>) {
+    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
+        fail_all(batch, &e);
+        return;
+    }
+    let mut results = Vec::with_capacity(batch.len());
+    let mut broken = None;
+    for (op, _) in batch.iter() {
+        match run_op(conn, op) {
+            Ok(result) => results.push(result),
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+    // An op whose savepoint could not be undone, or a transaction SQLite already rolled
+    // back (I/O error, full disk), leaves nothing safe to commit.
+    if let Some(e) = broken {
+        rollback(conn);
+        fail_all(batch, &e);
+        return;
+    }
+    if conn.is_autocommit() {
+        let e = rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+            Some("transaction rolled back by SQLite".into()),
+        );
+        fail_all(batch, &e);
+        return;
+    }
+    if let Err(e) = exec(conn, "COMMIT") {
+        rollback(conn);
+        fail_all(batch, &e);
+        return;
+    }
+    for ((_, reply), result) in batch.drain(..).zip(results) {
+        // The caller may have gone away (client disconnected); the work is committed.
+        let _ = reply.send(result);
+    }
+}
+
+fn rollback(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = exec(conn, "ROLLBACK");
+    }
+}
+
+fn fail_all(batch: &mut Vec<(Op, ReplyTx)>, e: &rusqlite::Error) {
+    for (_, reply) in batch.drain(..) {
+        let _ = reply.send(Err(store_err(e)));
+    }
+}
+
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
+/// Runs one op in its own savepoint. The outer error means the savepoint could not be
+/// undone and the whole batch must be abandoned; the inner one belongs to this op alone.
+fn run_op(conn: &Connection, op: &Op) -> rusqlite::Result<Result<Reply, StoreError>> {
+    exec(conn, "SAVEPOINT op")?;
+    let result = match op {
+        Op::Reserve {
+            usage,
+            estimate_ms,
+            lease_until,
+            now,
+        } => reserve(conn, usage, *estimate_ms, lease_until, now),
+        Op::Settle {
+            usage_id,
+            settlement,
+            now,
+        } => settle(conn, usage_id, settlement, now),
+    };
+    match result {
+        Ok(Reply::NeedsSlowPath) | Err(_) => {
+            exec(conn, "ROLLBACK TO op")?;
+            exec(conn, "RELEASE op")?;
+        }
+        Ok(_) => exec(conn, "RELEASE op")?,
+    }
+    Ok(result.map_err(|e| store_err(&e)))
+}
+
+fn reserve(
+    conn: &Connection,
+    usage: &UsageContext,
+    estimate_ms: i64,
+    lease_until: &DateTime<Utc>,
+    now: &DateTime<Utc>,
+) -> rusqlite::Result<Reply> {
+    let now = timestamp(now);
+    let reserved =
+        conn.prepare_cached(RESERVE_FAST)?
+            .execute(params![estimate_ms, usage.user_id, now])?;
+    if reserved != 1 {
+        return Ok(Reply::NeedsSlowPath);
+    }
+    conn.prepare_cached(super::metering::INSERT_USAGE)?
+        .execute(params![
+            usage.id,
+            usage.user_id,
+            usage.key_id,
+            usage.voice_id,
+            usage.request_id,
+            usage.endpoint,
+            usage.engine,
+            usage.model_used,
+            usage.text_length,
+            UsageStatus::Pending.as_str(),
+            estimate_ms,
+            None::<&str>,
+            None::<&str>,
+            timestamp(lease_until),
+            now,
+            None::<&str>,
+        ])?;
+    Ok(Reply::Reserved)
+}
+
+fn settle(
+    conn: &Connection,
+    usage_id: &str,
+    settlement: &Settlement,
+    now: &DateTime<Utc>,
+) -> rusqlite::Result<Reply> {
+    // The record's own reservation bounds the bill, and a record settles exactly once.
+    let row: Option<(i64, i64, i64)> = conn
+        .prepare_cached(SETTLE_RECORD)?
+        .query_row(
+            params![
+                settlement.status.as_str(),
+                settlement.billed_ms,
+                settlement.error_code,
+                settlement.error_message,
+                timestamp(now),
+                usage_id,
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let applied = row.is_some();
+    let remaining_ms: i64 = match row {
+        Some((user_id, reserved_ms, billed_ms)) => conn
+            .prepare_cached(SETTLE_USER)?
+            .query_row(params![reserved_ms, billed_ms, user_id], |r| r.get(0))?,
+        // Not found maps to `StoreError::NotFound`.
+        None => conn
+            .prepare_cached(REMAINING)?
+            .query_row(params![usage_id], |r| r.get(0))?,
+    };
+    Ok(Reply::Settled(Settled {
+        applied,
+        remaining_ms,
+    }))
+}
+
+/// Maps a rusqlite error onto the store's errors, as `db_err` does for sqlx.
+fn store_err(e: &rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            match f.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY => StoreError::Conflict("unique"),
+                _ => StoreError::Conflict("constraint"),
+            }
+        }
+        // Busy, locked, I/O and everything else: the database is not usable right now.
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::Connection as _;
+
+    #[tokio::test]
+    async fn timestamps_match_sqlx_byte_for_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ts.db");
+        let mut sqlx_conn = sqlx::SqliteConnection::connect_with(
+            &SqliteConnectOptions::new()
+                .filename(&path)
+                .create_if_missing(true),
+        )
+        .await
+        .unwrap();
+        sqlx::query("CREATE TABLE t (src TEXT, n INTEGER, at TEXT)")
+            .execute(&mut sqlx_conn)
+            .await
+            .unwrap();
+        let instants = [
+            Utc::now(),
+            Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            Utc.timestamp_opt(1_700_000_000, 120_000_000).unwrap(),
+            Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap(),
+        ];
+        let rusqlite_conn = Connection::open(&path).unwrap();
+        for (n, at) in instants.iter().enumerate() {
+            sqlx::query("INSERT INTO t VALUES ('sqlx', ?, ?)")
+                .bind(n as i64)
+                .bind(*at)
+                .execute(&mut sqlx_conn)
+                .await
+                .unwrap();
+            rusqlite_conn
+                .execute(
+                    "INSERT INTO t VALUES ('writer', ?1, ?2)",
+                    params![n as i64, timestamp(at)],
+                )
+                .unwrap();
+        }
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT a.at, b.at, typeof(b.at) FROM t a JOIN t b ON a.n = b.n AND a.src = 'sqlx' AND b.src = 'writer' ORDER BY a.n",
+        )
+        .fetch_all(&mut sqlx_conn)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), instants.len());
+        for (from_sqlx, from_writer, kind) in rows {
+            assert_eq!(kind, "text");
+            assert_eq!(from_sqlx.as_bytes(), from_writer.as_bytes());
+        }
+    }
+}
