@@ -24,6 +24,24 @@ pub struct ErrorBody {
 #[derive(Debug, Clone)]
 pub struct ErrorCause(pub String);
 
+/// Adds what every error response carries besides its body, whatever the body's shape:
+/// `Retry-After` for limit refusals, and the internal cause for the request log.
+pub fn attach_error_metadata(response: &mut Response, error: &ApiError) {
+    if let ApiError::RateLimited {
+        retry_after_secs, ..
+    } = error
+    {
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from((*retry_after_secs).max(1)));
+    }
+    if let Some(cause) = error.cause() {
+        response
+            .extensions_mut()
+            .insert(ErrorCause(cause.to_string()));
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
@@ -34,19 +52,7 @@ impl IntoResponse for ApiError {
             request_id: current_request_id(),
         };
         let mut response = (status, axum::Json(body)).into_response();
-        if let ApiError::RateLimited {
-            retry_after_secs, ..
-        } = &self
-        {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.max(&1).to_string()) {
-                response.headers_mut().insert("retry-after", v);
-            }
-        }
-        if let Some(cause) = self.cause() {
-            response
-                .extensions_mut()
-                .insert(ErrorCause(cause.to_string()));
-        }
+        attach_error_metadata(&mut response, &self);
         response
     }
 }

@@ -71,14 +71,7 @@ impl IntoResponse for OpenAiError {
             Json(body),
         )
             .into_response();
-        // Keep Retry-After and the log cause that our own error response carries.
-        let ours = e.into_response();
-        if let Some(v) = ours.headers().get("retry-after") {
-            response.headers_mut().insert("retry-after", v.clone());
-        }
-        if let Some(cause) = ours.extensions().get::<crate::http::error::ErrorCause>() {
-            response.extensions_mut().insert(cause.clone());
-        }
+        crate::http::error::attach_error_metadata(&mut response, &e);
         add_rate_limit_headers(response.headers_mut(), rate_limit.as_ref());
         response
     }
