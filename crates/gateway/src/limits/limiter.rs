@@ -352,8 +352,7 @@ async fn renew(
     lease: Duration,
     timeout: Duration,
 ) {
-    let mut tick = tokio::time::interval(lease / 3);
-    tick.tick().await;
+    let mut tick = crate::ticks::every(lease / 3);
     loop {
         tick.tick().await;
         match tokio::time::timeout(timeout, backend.renew(&key, &lease_id, lease)).await {

@@ -52,8 +52,7 @@ impl SynthesisService {
         work: impl std::future::Future<Output = T>,
     ) -> T {
         tokio::pin!(work);
-        let mut renew = tokio::time::interval(self.lease / 3);
-        renew.tick().await;
+        let mut renew = crate::ticks::every(self.lease / 3);
         loop {
             tokio::select! {
                 done = &mut work => return done,

@@ -93,8 +93,7 @@ impl SynthesisService {
         }
         let mut delivered_bytes: u64 = 0;
         let mut next = Some(Ok(first));
-        let mut renew = tokio::time::interval(self.lease / 3);
-        renew.tick().await;
+        let mut renew = crate::ticks::every(self.lease / 3);
         let end = loop {
             let event = match next.take() {
                 Some(e) => Some(e),
