@@ -78,6 +78,61 @@ async fn postgres_store_keeps_the_contract() {
     store_story(fixture.migrated_store().await).await;
 }
 
+/// Checkpoints run on their own thread, never inside a request's commit; the write-ahead log
+/// must still stay bounded while writes never pause (a checkpoint racing the writer alone
+/// would never let the log start over).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_log_stays_bounded_while_writes_never_pause() {
+    const LIMIT: u64 = 48 << 20;
+    let fixture = Fixture::sqlite().await;
+    let store = fixture.migrated_store().await;
+    let (user, _) = store
+        .create_user(
+            story::new_user(
+                "wal@example.com",
+                odeadev_tts::domain::plan::Plan::Enterprise,
+            ),
+            story::new_key(9),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
+    let lease = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut ops = 0u64;
+                while std::time::Instant::now() < deadline {
+                    let usage = story::usage(user.id);
+                    assert!(story::reserve(store.as_ref(), &usage, 1, lease).await);
+                    let done = odeadev_tts::domain::records::UsageStatus::Success;
+                    let settled = store.settle(&usage.id, story::settlement(done, 0));
+                    assert!(settled.await.unwrap().applied);
+                    ops += 1;
+                }
+                ops
+            })
+        })
+        .collect();
+    let log = fixture._dir.path().join("contract.db-wal");
+    let mut peak = 0;
+    while std::time::Instant::now() < deadline {
+        peak = peak.max(std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let mut ops = 0;
+    for writer in writers {
+        ops += writer.await.unwrap();
+    }
+    eprintln!("{ops} reservations and settlements; log peaked at {peak} bytes");
+    assert!(peak > 0, "no write-ahead log seen at {}", log.display());
+    assert!(
+        peak <= LIMIT,
+        "the log grew to {peak} bytes over {ops} writes"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_schema_checks_name_the_first_missing_migration() {
     schema_story(

@@ -4,6 +4,7 @@
 
 mod audit;
 mod backup;
+mod checkpoint;
 mod cycles;
 mod keys;
 mod metering;
@@ -38,6 +39,7 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     writer: writer::Writer,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
@@ -60,7 +62,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             .pragma("temp_store", "memory")
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-16000")
+            // Checkpoints run on their own thread, not inside a request's commit.
+            .pragma("wal_autocheckpoint", "0");
         let write = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
@@ -73,11 +77,14 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        let writer = writer::Writer::start(path)?;
+        let restart = std::sync::Arc::new(checkpoint::RestartWanted::default());
+        let writer = writer::Writer::start(path, restart.clone())?;
+        let checkpointer = checkpoint::Checkpointer::start(path, restart)?;
         Ok(SqliteStore {
             write,
             read,
             writer,
+            _checkpointer: checkpointer,
         })
     }
 

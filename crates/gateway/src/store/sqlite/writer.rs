@@ -11,13 +11,14 @@
 //! The thread ends when the last [`Writer`] handle is dropped (the channel closes).
 
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tokio::sync::oneshot;
 
+use super::checkpoint::{self, RestartWanted};
 use crate::domain::records::UsageStatus;
 use crate::store::{Settled, Settlement, StoreError, UsageContext};
 
@@ -79,12 +80,12 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Opens a connection to the (existing) database file and starts the thread.
-    pub(super) fn start(path: &Path) -> Result<Writer, StoreError> {
+    pub(super) fn start(path: &Path, restart: Arc<RestartWanted>) -> Result<Writer, StoreError> {
         let conn = open(path).map_err(|e| store_err(&e))?;
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, &restart))
             .map_err(|e| StoreError::Unavailable(format!("sqlite writer thread: {e}")))?;
         Ok(Writer { tx })
     }
@@ -146,11 +147,13 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }
 
-/// The thread's loop: until every handle is gone, take a batch and run it.
-fn run(conn: Connection, rx: mpsc::Receiver<(Op, ReplyTx)>) {
+/// The thread's loop: until every handle is gone, take a batch and run it; complete a
+/// checkpoint between batches when the checkpoint thread asks (see `checkpoint.rs`).
+fn run(conn: Connection, rx: mpsc::Receiver<(Op, ReplyTx)>, restart: &RestartWanted) {
     let mut batch = Vec::with_capacity(MAX_BATCH + 1);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -161,6 +164,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<(Op, ReplyTx)>) {
             }
         }
         run_batch(&conn, &mut batch);
+        if restart.take() {
+            checkpoint::complete(&conn, restart);
+        }
     }
 }
 
