@@ -53,8 +53,50 @@ async fn insert_usage(
     Ok(())
 }
 
+/// The common case of a reservation in one statement (one round trip, no `BEGIN`/`COMMIT`):
+/// the conditional update of the user's balance and the pending record's insert, which
+/// happens only when the update did. Anything else (a cycle that ended, a short quota, an
+/// inactive user) inserts nothing and takes the full path.
+const RESERVE_FAST: &str = "WITH reserved AS (UPDATE users SET reserved_ms = reserved_ms + $10 WHERE id = $2 AND is_active AND used_ms + reserved_ms + $10 <= quota_ms AND cycle_ends_at > $12 RETURNING id) INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, lease_expires_at, created_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12 FROM reserved";
+
+/// Settlement in one statement: the record's exactly-once update and the user's billing,
+/// which happens only when the record was still pending. No row: settled already.
+const SETTLE: &str = "WITH settled AS (UPDATE usage_records SET status = $1, audio_ms = LEAST(GREATEST($2, 0), reserved_ms), error_code = $3, error_message = $4, settled_at = $5, lease_expires_at = NULL WHERE id = $6 AND status = 'pending' RETURNING user_id, reserved_ms, audio_ms), billed AS (UPDATE users u SET reserved_ms = u.reserved_ms - s.reserved_ms, used_ms = u.used_ms + s.audio_ms FROM settled s WHERE u.id = s.user_id RETURNING GREATEST(0, u.quota_ms - u.used_ms) AS remaining_ms) SELECT remaining_ms FROM billed";
+
 /// Reserves quota with one conditional update and writes the usage record, atomically.
 pub async fn reserve(
+    pool: &PgPool,
+    usage: &UsageContext,
+    estimate_ms: i64,
+    lease_until: DateTime<Utc>,
+) -> Result<Reservation, StoreError> {
+    let reserved = sqlx::query(RESERVE_FAST)
+        .bind(&usage.id)
+        .bind(usage.user_id)
+        .bind(&usage.key_id)
+        .bind(usage.voice_id)
+        .bind(&usage.request_id)
+        .bind(usage.endpoint)
+        .bind(usage.engine)
+        .bind(&usage.model_used)
+        .bind(usage.text_length)
+        .bind(estimate_ms)
+        .bind(lease_until)
+        .bind(Utc::now())
+        .execute(pool)
+        .await
+        .map_err(db_err)?
+        .rows_affected()
+        == 1;
+    if reserved {
+        return Ok(Reservation::Reserved);
+    }
+    reserve_slow(pool, usage, estimate_ms, lease_until).await
+}
+
+/// The full reservation: rolls a finished cycle over first, then reserves or records the
+/// refusal, in one transaction.
+async fn reserve_slow(
     pool: &PgPool,
     usage: &UsageContext,
     estimate_ms: i64,
@@ -122,50 +164,41 @@ pub async fn extend_lease(
 }
 
 /// Settles a pending record exactly once: bills, releases, records the outcome.
+///
+/// The record's own reservation bounds the bill, and `status = 'pending'` makes it
+/// exactly-once: a second settler (or the reaper) blocks on the record's row lock, then finds
+/// the status changed and updates nothing, the user's balance included.
 pub async fn settle(
     pool: &PgPool,
     usage_id: &str,
     settlement: Settlement,
 ) -> Result<Settled, StoreError> {
-    let mut tx = pool.begin().await.map_err(db_err)?;
-    // The record's own reservation bounds the bill, and `status = 'pending'` makes the
-    // settlement exactly-once: a second settler (or the reaper) blocks on the row lock, then
-    // finds the status changed and updates nothing.
-    let row: Option<(i64, i64, i64)> = sqlx::query_as(
-        "UPDATE usage_records SET status = $1, audio_ms = LEAST(GREATEST($2, 0), reserved_ms), error_code = $3, error_message = $4, settled_at = $5, lease_expires_at = NULL WHERE id = $6 AND status = 'pending' RETURNING user_id, reserved_ms, audio_ms",
-    )
-    .bind(settlement.status.as_str())
-    .bind(settlement.billed_ms)
-    .bind(&settlement.error_code)
-    .bind(&settlement.error_message)
-    .bind(Utc::now())
-    .bind(usage_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .map_err(db_err)?;
-    let applied = row.is_some();
-    let remaining: Option<(i64,)> = match row {
-        Some((user_id, reserved_ms, billed_ms)) => sqlx::query_as(
-            "UPDATE users SET reserved_ms = reserved_ms - $1, used_ms = used_ms + $2 WHERE id = $3 RETURNING GREATEST(0, quota_ms - used_ms)",
-        )
-        .bind(reserved_ms)
-        .bind(billed_ms)
-        .bind(user_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_err)?,
-        None => sqlx::query_as(
-            "SELECT GREATEST(0, u.quota_ms - u.used_ms) FROM usage_records r JOIN users u ON u.id = r.user_id WHERE r.id = $1",
-        )
+    let billed: Option<(i64,)> = sqlx::query_as(SETTLE)
+        .bind(settlement.status.as_str())
+        .bind(settlement.billed_ms)
+        .bind(&settlement.error_code)
+        .bind(&settlement.error_message)
+        .bind(Utc::now())
         .bind(usage_id)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(pool)
         .await
-        .map_err(db_err)?,
-    };
-    let (remaining_ms,) = remaining.ok_or(StoreError::NotFound)?;
-    tx.commit().await.map_err(db_err)?;
+        .map_err(db_err)?;
+    if let Some((remaining_ms,)) = billed {
+        return Ok(Settled {
+            applied: true,
+            remaining_ms,
+        });
+    }
+    let (remaining_ms,): (i64,) = sqlx::query_as(
+        "SELECT GREATEST(0, u.quota_ms - u.used_ms) FROM usage_records r JOIN users u ON u.id = r.user_id WHERE r.id = $1",
+    )
+    .bind(usage_id)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?
+    .ok_or(StoreError::NotFound)?;
     Ok(Settled {
-        applied,
+        applied: false,
         remaining_ms,
     })
 }
