@@ -4,9 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{Sqlite, SqlitePool, Transaction};
 
 use super::db_err;
-use super::rows::{self, KEY_COLUMNS, USER_COLUMNS};
+use super::rows::{self, KEY_COLUMNS};
 use crate::domain::audit::AuditEntry;
-use crate::domain::records::{ApiKeyRecord, User};
+use crate::domain::records::ApiKeyRecord;
 use crate::store::{NewKey, StoreError};
 
 pub async fn insert(
@@ -76,24 +76,6 @@ pub async fn revoke(
     }
     tx.commit().await.map_err(db_err)?;
     Ok(key)
-}
-
-pub async fn find(
-    pool: &SqlitePool,
-    hash: &[u8],
-) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
-    let sql = format!(
-        "SELECT {KEY_COLUMNS}, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?"
-    );
-    let Some(row) = sqlx::query(&sql)
-        .bind(hash)
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?
-    else {
-        return Ok(None);
-    };
-    Ok(Some((rows::key(&row)?, rows::user(&row)?)))
 }
 
 pub async fn touch(pool: &SqlitePool, key_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -8,6 +8,7 @@ mod checkpoint;
 mod cycles;
 mod keys;
 mod metering;
+mod readers;
 mod reports;
 mod rows;
 mod usage;
@@ -39,6 +40,7 @@ pub struct SqliteStore {
     write: SqlitePool,
     read: SqlitePool,
     writer: writer::Writer,
+    readers: std::sync::Arc<readers::Readers>,
     _checkpointer: checkpoint::Checkpointer,
 }
 
@@ -80,10 +82,12 @@ impl SqliteStore {
         let restart = std::sync::Arc::new(checkpoint::RestartWanted::default());
         let writer = writer::Writer::start(path, restart.clone())?;
         let checkpointer = checkpoint::Checkpointer::start(path, restart)?;
+        let readers = std::sync::Arc::new(readers::Readers::open(path)?);
         Ok(SqliteStore {
             write,
             read,
             writer,
+            readers,
             _checkpointer: checkpointer,
         })
     }
@@ -192,7 +196,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
-        keys::find(&self.read, hash).await
+        self.readers.find_key(hash)
     }
 
     async fn touch_key(&self, key_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
