@@ -56,12 +56,13 @@ fi
 # ---- release binaries ----
 if [[ $BENCH_BUILD == 1 ]]; then
     log "building release binaries"
-    (cd "$ROOT" && "$CARGO" build --release --locked -p odeadev-tts -p minimax-sim) >&2
+    (cd "$ROOT" && "$CARGO" build --release --locked -p odeadev-tts -p minimax-sim --bins --example metering_ceiling) >&2
 fi
 TARGET_DIR=${CARGO_TARGET_DIR:-"$ROOT/target"}
 GW_BIN="$TARGET_DIR/release/odeadev-tts"
 SIM_BIN="$TARGET_DIR/release/minimax-sim"
-[[ -x $GW_BIN && -x $SIM_BIN ]] || die "missing $GW_BIN or $SIM_BIN"
+CEILING_BIN="$TARGET_DIR/release/examples/metering_ceiling"
+[[ -x $GW_BIN && -x $SIM_BIN && -x $CEILING_BIN ]] || die "missing $GW_BIN, $SIM_BIN or $CEILING_BIN"
 
 # ---- workspace and cleanup ----
 rm -rf "$BENCH_OUT"
@@ -325,6 +326,14 @@ bench_backend() {
     stop_pid "$SIM_PID"
 }
 
+# metering_ceiling BACKEND DB_URL: the store's reserve + settle alone, at each concurrency.
+metering_ceiling() {
+    local backend=$1 db=$2
+    log "$backend: metering ceiling (reserve + settle alone) for ${BENCH_SECONDS}s per concurrency"
+    timeout $((BENCH_SECONDS * 10 + 120)) "$CEILING_BIN" "$db" "$BENCH_SECONDS" $BENCH_CONCURRENCY \
+        >"$BENCH_OUT/$backend/metering.jsonl" 2>>"$LOGS/metering.err" || note "$backend: metering ceiling run failed"
+}
+
 # ---- run metadata ----
 python3 - "$BENCH_OUT/meta.json" <<EOF
 import json, subprocess, sys
@@ -358,6 +367,8 @@ EOF
 # ---- SQLite ----
 mkdir -p "$TMP/sqlite" "$TMP/streams"
 bench_backend sqlite "sqlite://$TMP/sqlite/odeadev.db"
+mkdir -p "$TMP/metering"
+metering_ceiling sqlite "sqlite://$TMP/metering/odeadev.db"
 
 # ---- PostgreSQL: a fresh database made for the run ----
 if [[ -z $PG_URL ]]; then
@@ -391,6 +402,7 @@ EOF
             PG_DB=$PG_NAME
             PG_RUN_URL=$(python3 -c 'import sys, urllib.parse as p; u=p.urlsplit(sys.argv[1]); print(p.urlunsplit(u._replace(path="/"+sys.argv[2])))' "$PG_URL" "$PG_NAME")
             bench_backend postgres "$PG_RUN_URL"
+            metering_ceiling postgres "$PG_RUN_URL"
             timeout 30 psql "$PG_ADMIN_URL" -q -c "DROP DATABASE IF EXISTS \"$PG_DB\" WITH (FORCE)" >>"$LOGS/psql.log" 2>&1 &&
                 PG_DB=""
         fi
@@ -429,12 +441,6 @@ print(("This sentence is spoken slowly for the benchmark. " * 200)[:n].strip())'
 else
     note "streams test skipped (BENCH_STREAMS=0)"
 fi
-
-# ---- metering ceiling (Python sqlite3, the gateway's statements) ----
-log "metering: the two write transactions alone for ${BENCH_SECONDS}s"
-mkdir -p "$TMP/metering"
-python3 "$LIB/metering.py" --migrations "$ROOT/crates/gateway/migrations/sqlite" --dir "$TMP/metering" \
-    --seconds "$BENCH_SECONDS" >"$BENCH_OUT/metering.json" 2>>"$LOGS/metering.err" || note "metering script failed"
 
 # ---- report ----
 python3 "$LIB/report.py" "$BENCH_OUT" >"$BENCH_OUT/results.md"

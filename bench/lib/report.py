@@ -6,7 +6,7 @@
 Layout of OUT_DIR (all JSON unless said otherwise):
   meta.json                      settings of the run, load average at its start
   notes.txt                      free-text notes, one per line
-  metering.json                  bench/lib/metering.py
+  <backend>/metering.jsonl       the metering_ceiling example: one JSON object per concurrency
   streams.json, streams.idle.json, streams.stats.json
   <backend>/idle.json            {"rss_kb": N} right after start-up
   <backend>/<target>-<load>.oha.json   oha's JSON summary (target: direct | gateway)
@@ -409,20 +409,37 @@ def main():
     L.append("")
 
     # ---- metering ----
-    L.append("## Metering path ceiling — measured by `bench/lib/metering.py`, not by the gateway")
+    L.append("## Metering path ceiling — the store's reserve + settle alone")
     L.append("")
-    L.append("The gateway's two SQLite write transactions per request (reserve, settle) alone in a tight "
-             "loop from Python's stdlib `sqlite3` against the gateway's own migrations, WAL + "
-             "synchronous=NORMAL. An approximation: Python's per-statement overhead is included, sqlx's is not.")
+    L.append("Measured by `crates/gateway/examples/metering_ceiling.rs`: the two database operations of every "
+             "metered request (reserve the estimate with its pending usage record, settle the real length) "
+             "through the gateway's own store code, in a tight loop on a fresh database, with no HTTP, "
+             "engine or limits around them. The last column puts the gateway's metered requests/s at the "
+             "same concurrency beside it: how close to its database's limit the gateway runs.")
     L.append("")
-    me = load(os.path.join(out, "metering.json"))
-    if me:
-        L.append("| Measured by | Requests | Seconds | Transactions/s | Implied requests/s ceiling | p50 per request | p99 per request |")
-        L.append("|---|---|---|---|---|---|---|")
-        L.append(
-            f"| {me['measured_by']} | {me['requests']:,} | {me['seconds']} | {fmt(me['transactions_per_s'], 0)} "
-            f"| {fmt(me['requests_per_s'], 0)} | {fmt(me['p50_us'], 1)} µs | {fmt(me['p99_us'], 1)} µs |"
-        )
+    ceiling_rows = []
+    for b in backends:
+        path = os.path.join(out, b, "metering.jsonl")
+        try:
+            with open(path) as f:
+                lines = [json.loads(x) for x in f if x.strip()]
+        except (FileNotFoundError, json.JSONDecodeError):
+            lines = []
+        for m in lines:
+            g = get(b, "gateway", f"c{m['concurrency']}")
+            share = None
+            if g and g.ok and g.ok_rps and m.get("requests_per_s"):
+                share = 100 * g.ok_rps / m["requests_per_s"]
+            ceiling_rows.append(
+                f"| {b} | {m['concurrency']} | {m['requests']:,} | {fmt(m['seconds'], 1)} "
+                f"| {fmt(m['requests_per_s'], 0)} | {fmt(m['p50_us'])} µs | {fmt(m['p99_us'])} µs "
+                f"| {fmt(g.ok_rps if g and g.ok else None, 0)} ({fmt(share, 0)} % of the ceiling) |"
+            )
+    if ceiling_rows:
+        L.append("| Backend | Concurrency | Requests (reserve + settle) | Seconds | Requests/s ceiling "
+                 "| p50 per request | p99 per request | Gateway metered req/s at this concurrency |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        L.extend(ceiling_rows)
     else:
         L.append("Not run.")
     L.append("")

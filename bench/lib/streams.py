@@ -48,7 +48,7 @@ class State:
         self.min_open_holding = None
 
 
-async def one(i, args, st, hold_until, request):
+async def one(i, args, st, release, request):
     writer = None
     counted = False
     try:
@@ -60,27 +60,30 @@ async def one(i, args, st, hold_until, request):
         line = await asyncio.wait_for(reader.readline(), timeout=args.header_timeout)
         parts = line.split()
         status = int(parts[1]) if len(parts) > 1 else 0
-        st.statuses[status] = st.statuses.get(status, 0) + 1
-        # Headers.
+        # Headers. The answer counts once they are read, so the hold starts with every
+        # answered stream already counted as open.
         while True:
             h = await asyncio.wait_for(reader.readline(), timeout=args.header_timeout)
             if h in (b"\r\n", b"\n", b""):
                 break
+        st.statuses[status] = st.statuses.get(status, 0) + 1
         if status != 200:
             return
         st.ok += 1
         st.open_now += 1
         counted = True
         st.peak_open = max(st.peak_open, st.open_now)
-        while True:
-            now = time.monotonic()
-            if now >= hold_until[0]:
-                break
+        # Read slowly until the hold is over. The release comes from the main task only after it
+        # has stopped sampling, so no stream closes inside the measured window on our side.
+        while not release.is_set():
             chunk = await asyncio.wait_for(reader.read(args.read_bytes), timeout=args.header_timeout)
             if not chunk:
                 st.ended_early += 1
                 break
-            await asyncio.sleep(min(args.read_interval, max(0.0, hold_until[0] - time.monotonic())))
+            try:
+                await asyncio.wait_for(release.wait(), timeout=args.read_interval)
+            except asyncio.TimeoutError:
+                pass
     except Exception as e:  # noqa: BLE001 - every failure is counted by kind
         k = type(e).__name__
         st.errors[k] = st.errors.get(k, 0) + 1
@@ -121,11 +124,11 @@ async def run(args):
     st = State()
     stop = asyncio.Event()
     samp = asyncio.create_task(sampler(args, st, stop))
-    hold_until = [time.monotonic() + 3600]
+    release = asyncio.Event()
     tasks = []
     t0 = time.monotonic()
     for i in range(args.n):
-        tasks.append(asyncio.create_task(one(i, args, st, hold_until, request)))
+        tasks.append(asyncio.create_task(one(i, args, st, release, request)))
         if (i + 1) % args.batch == 0:
             await asyncio.sleep(args.batch_pause)
     # Wait until all have answered (or the ramp time is up), then hold.
@@ -133,10 +136,10 @@ async def run(args):
     while time.monotonic() < ramp_deadline and sum(st.statuses.values()) + sum(st.errors.values()) < args.n:
         await asyncio.sleep(0.1)
     ramp_s = time.monotonic() - t0
-    hold_until[0] = time.monotonic() + args.hold
     st.holding = True
     await asyncio.sleep(args.hold)
     st.holding = False
+    release.set()
     try:
         await asyncio.wait_for(asyncio.gather(*tasks), timeout=args.header_timeout + 10)
     except asyncio.TimeoutError:
