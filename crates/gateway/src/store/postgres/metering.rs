@@ -5,7 +5,9 @@
 //! against the committed values (READ COMMITTED re-evaluates the `WHERE` of a blocked update).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::db_err;
 use crate::domain::records::UsageStatus;
@@ -23,14 +25,13 @@ struct Outcome<'a> {
     lease_until: Option<DateTime<Utc>>,
 }
 
-async fn insert_usage(
-    conn: &mut PgConnection,
-    usage: &UsageContext,
-    outcome: Outcome<'_>,
-) -> Result<(), StoreError> {
-    let now = Utc::now();
-    let settled_at = (outcome.status != UsageStatus::Pending).then_some(now);
-    sqlx::query(INSERT_USAGE)
+/// Binds a request's usage context as `$1`–`$9`, in the column order both `INSERT_USAGE` and
+/// `RESERVE_FAST` use.
+fn bind_usage<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    usage: &'q UsageContext,
+) -> Query<'q, Postgres, PgArguments> {
+    query
         .bind(&usage.id)
         .bind(usage.user_id)
         .bind(&usage.key_id)
@@ -40,6 +41,16 @@ async fn insert_usage(
         .bind(usage.engine)
         .bind(&usage.model_used)
         .bind(usage.text_length)
+}
+
+async fn insert_usage(
+    conn: &mut PgConnection,
+    usage: &UsageContext,
+    outcome: Outcome<'_>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let settled_at = (outcome.status != UsageStatus::Pending).then_some(now);
+    bind_usage(sqlx::query(INSERT_USAGE), usage)
         .bind(outcome.status.as_str())
         .bind(outcome.reserved_ms)
         .bind(outcome.error.map(|e| e.0))
@@ -70,16 +81,7 @@ pub async fn reserve(
     estimate_ms: i64,
     lease_until: DateTime<Utc>,
 ) -> Result<Reservation, StoreError> {
-    let reserved = sqlx::query(RESERVE_FAST)
-        .bind(&usage.id)
-        .bind(usage.user_id)
-        .bind(&usage.key_id)
-        .bind(usage.voice_id)
-        .bind(&usage.request_id)
-        .bind(usage.endpoint)
-        .bind(usage.engine)
-        .bind(&usage.model_used)
-        .bind(usage.text_length)
+    let reserved = bind_usage(sqlx::query(RESERVE_FAST), usage)
         .bind(estimate_ms)
         .bind(lease_until)
         .bind(Utc::now())
