@@ -42,6 +42,11 @@ impl SseLines {
         };
         let line = self.buffer.split_to(end);
         self.buffer.advance(1);
+        if self.buffer.is_empty() {
+            // Let the allocation go between chunks: a stream waits far longer for its next
+            // chunk than it takes to read one, and thousands of streams wait at once.
+            self.buffer = BytesMut::new();
+        }
         Ok(Some(classify(&line)))
     }
 
