@@ -73,13 +73,7 @@ impl Checkpointer {
         path: &Path,
         restart: Arc<RestartWanted>,
     ) -> Result<Checkpointer, StoreError> {
-        let conn = Connection::open(path)
-            .and_then(|conn| {
-                conn.busy_timeout(Duration::from_secs(5))?;
-                conn.pragma_update(None, "wal_autocheckpoint", 0)?;
-                Ok(conn)
-            })
-            .map_err(|e| StoreError::Unavailable(format!("sqlite checkpointer: {e}")))?;
+        let conn = super::writer::open(path).map_err(|e| super::writer::store_err(&e))?;
         let (running, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())

@@ -7,13 +7,14 @@
 //! readers see the last committed snapshot without taking the write lock.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 
-use super::rows::{KEY_COLUMNS, USER_COLUMNS};
+use super::rows::{corrupt, KEY_COLUMNS, USER_COLUMNS};
+use super::writer::store_err;
 use crate::domain::plan::{Plan, Role};
 use crate::domain::records::{ApiKeyRecord, User};
 use crate::store::StoreError;
@@ -70,21 +71,23 @@ impl Readers {
                 conn.busy_timeout(Duration::from_secs(5))?;
                 Ok(conn)
             })
-            .map_err(|e| StoreError::Unavailable(format!("sqlite reader: {e}")))
+            .map_err(|e| store_err(&e))
     }
 }
 
-fn lookup(conn: &Connection, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
-    let sql = format!(
+/// The lookup's SQL, written once.
+static FIND_KEY: LazyLock<String> = LazyLock::new(|| {
+    format!(
         "SELECT {KEY_COLUMNS}, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?"
-    );
-    let mut statement = conn
-        .prepare_cached(&sql)
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+    )
+});
+
+fn lookup(conn: &Connection, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
+    let mut statement = conn.prepare_cached(&FIND_KEY).map_err(|e| store_err(&e))?;
     statement
         .query_row([hash], |row| Ok(record(row)))
         .optional()
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        .map_err(|e| store_err(&e))?
         .transpose()
 }
 
@@ -149,10 +152,6 @@ fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f")
         .ok()
         .map(|at| at.and_utc())
-}
-
-fn corrupt(what: &str, value: &str) -> StoreError {
-    StoreError::Corrupt(format!("{what} {value:?}"))
 }
 
 #[cfg(test)]

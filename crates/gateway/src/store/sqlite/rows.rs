@@ -9,7 +9,7 @@ use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStatus, User, Voice
 use crate::engine::Provider;
 use crate::store::StoreError;
 
-fn corrupt(what: &str, value: &str) -> StoreError {
+pub(super) fn corrupt(what: &str, value: &str) -> StoreError {
     StoreError::Corrupt(format!("{what} {value:?}"))
 }
 

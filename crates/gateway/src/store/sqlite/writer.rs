@@ -140,7 +140,9 @@ impl Writer {
     }
 }
 
-fn open(path: &Path) -> rusqlite::Result<Connection> {
+/// A read-write rusqlite connection set up like every connection of this store (WAL,
+/// no automatic checkpoint).
+pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
@@ -331,7 +333,8 @@ fn settle(
 }
 
 /// Maps a rusqlite error onto the store's errors, as `db_err` does for sqlx.
-fn store_err(e: &rusqlite::Error) -> StoreError {
+/// A rusqlite error as the store reports it.
+pub(super) fn store_err(e: &rusqlite::Error) -> StoreError {
     match e {
         rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound,
         rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
