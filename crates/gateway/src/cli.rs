@@ -90,8 +90,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(settings: Settings, schema: SchemaPolicy) -> anyhow::Result<()> {
     let app = Application::build_with(settings, schema).await?;
     let addr = app.local_addr()?;
+    let shutdown = shutdown_signal()?;
     tracing::info!(%addr, "odeadev-tts listening");
-    app.run_until(shutdown_signal()).await
+    app.run_until(shutdown).await
 }
 
 async fn create_admin(
@@ -117,25 +118,28 @@ async fn create_admin(
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal sent as soon as the "listening" line appears is
+/// handled gracefully instead of killing the process.
+pub fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let received = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
-    }
-    tracing::info!("shutdown signal received; finishing requests in flight");
+    let received = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    Ok(async move {
+        received.await;
+        tracing::info!("shutdown signal received; finishing requests in flight");
+    })
 }

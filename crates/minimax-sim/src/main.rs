@@ -33,25 +33,27 @@ struct Args {
 }
 
 /// Resolves on SIGINT or SIGTERM.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled: it is called before the address is printed, so a script that
+/// signals as soon as it reads that line cannot kill the process before they exist.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
 
@@ -75,13 +77,14 @@ async fn main() -> std::io::Result<()> {
         public_base_url: args.public_base_url,
     };
     let handle = spawn(config, listener).await?;
+    let shutdown = shutdown_signal()?;
     {
         // Scripts wait for this exact line to learn the port.
         let mut out = std::io::stdout().lock();
         writeln!(out, "minimax-sim listening on {}", handle.base_url())?;
         out.flush()?;
     }
-    shutdown_signal().await;
+    shutdown.await;
     handle.shutdown().await;
     Ok(())
 }
