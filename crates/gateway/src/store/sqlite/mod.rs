@@ -212,7 +212,7 @@ impl Store for SqliteStore {
     }
 
     async fn find_voice(&self, friendly_name: &str) -> Result<Option<Voice>, StoreError> {
-        voices::find(&self.read, friendly_name).await
+        self.readers.find_voice(friendly_name)
     }
 
     async fn touch_cloned_voice(

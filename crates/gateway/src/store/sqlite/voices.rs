@@ -3,12 +3,11 @@
 use chrono::Utc;
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
-use super::{db_err, rows};
+use super::db_err;
+use super::rows::{self, VOICE_COLUMNS};
 use crate::domain::audit::AuditEntry;
 use crate::domain::records::Voice;
 use crate::store::{NewVoice, StoreError, VoiceFilter};
-
-const VOICE_COLUMNS: &str = "id, friendly_name, provider, engine_voice_id, language, gender, description, display_name, accent, tone, use_cases, is_verified, is_cloned, is_active, expires_at, created_at";
 
 pub async fn create(
     pool: &SqlitePool,
@@ -58,17 +57,6 @@ pub async fn list(pool: &SqlitePool, filter: &VoiceFilter) -> Result<Vec<Voice>,
     q.push(" ORDER BY id");
     let found = q.build().fetch_all(pool).await.map_err(db_err)?;
     found.iter().map(rows::voice).collect()
-}
-
-pub async fn find(pool: &SqlitePool, friendly_name: &str) -> Result<Option<Voice>, StoreError> {
-    let sql =
-        format!("SELECT {VOICE_COLUMNS} FROM voices WHERE friendly_name = ? AND is_active = 1");
-    let row = sqlx::query(&sql)
-        .bind(friendly_name)
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?;
-    row.as_ref().map(rows::voice).transpose()
 }
 
 /// Pushes a cloned voice's expiry after a use.
