@@ -263,8 +263,18 @@ impl Application {
         let app = router(self.state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             self.settings.server.body_timeout,
         ));
-        let drained =
-            crate::server::serve(self.listener, app, self.settings.server, shutdown).await;
+        // The accept loop runs as a task on the workers: on the thread that blocks on `main`,
+        // each new connection would cost a cross-thread wake-up before its first byte is read.
+        let server = tokio::spawn(crate::server::serve(
+            self.listener,
+            app,
+            self.settings.server,
+            shutdown,
+        ));
+        let drained = server.await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the server loop failed");
+            false
+        });
         reaper.abort();
         if let Some(metrics) = metrics {
             metrics.abort();

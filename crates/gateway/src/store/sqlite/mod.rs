@@ -67,13 +67,17 @@ impl SqliteStore {
             .pragma("cache_size", "-16000")
             // Checkpoints run on their own thread, not inside a request's commit.
             .pragma("wal_autocheckpoint", "0");
+        // A connection to a local file does not drop; sqlx's ping before every hand-out
+        // would only add a trip to the connection's worker thread.
         let write = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
         let read = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(readers.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
