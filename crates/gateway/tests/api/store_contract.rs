@@ -83,7 +83,7 @@ async fn postgres_store_keeps_the_contract() {
 /// would never let the log start over).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_log_stays_bounded_while_writes_never_pause() {
-    const LIMIT: u64 = 48 << 20;
+    const LIMIT: u64 = 96 << 20;
     let fixture = Fixture::sqlite().await;
     let store = fixture.migrated_store().await;
     let (user, _) = store
@@ -131,6 +131,49 @@ async fn sqlite_log_stays_bounded_while_writes_never_pause() {
         peak <= LIMIT,
         "the log grew to {peak} bytes over {ops} writes"
     );
+}
+
+/// A metering write that finds another connection holding SQLite's write lock waits on the
+/// writer thread, never on the caller's: the runtime's only thread keeps serving other tasks,
+/// and the write lands once the lock is released.
+#[tokio::test(flavor = "current_thread")]
+async fn sqlite_metering_waits_for_a_held_write_lock_off_the_callers_thread() {
+    let fixture = Fixture::sqlite().await;
+    let store = fixture.migrated_store().await;
+    let (user, _) = store
+        .create_user(
+            story::new_user("lock@example.com", odeadev_tts::domain::plan::Plan::Pro),
+            story::new_key(8),
+        )
+        .await
+        .unwrap();
+    let blocker = rusqlite::Connection::open(fixture._dir.path().join("contract.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let lease = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let reserving = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let usage = story::usage(user.id);
+            story::reserve(store.as_ref(), &usage, 1_000, lease).await
+        }
+    });
+    // Were the write waiting on this thread, this sleep could not end before SQLite's busy
+    // timeout (5 s) gave up.
+    let asleep = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let slept = asleep.elapsed();
+    assert!(
+        slept < std::time::Duration::from_millis(2_500),
+        "the runtime's thread was held for {slept:?} by a write waiting for the lock"
+    );
+    assert!(
+        !reserving.is_finished(),
+        "the reservation did not wait for the lock"
+    );
+    blocker.execute_batch("COMMIT").unwrap();
+    assert!(reserving.await.unwrap());
+    let reserved = store.get_user(user.id).await.unwrap().reserved_ms;
+    assert_eq!(reserved, 1_000);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! SQLite store: the embedded default, WAL mode. The metering hot path (reservation fast path,
-//! settlement) runs on a dedicated writer thread with group commit (see `writer.rs`); other
-//! writes go through one sqlx writer connection, reads through a pool of readers.
+//! settlement) runs on its own connection, inline when idle and with group commit under load
+//! (see `writer.rs`), and the request path's reads inline too (see `readers.rs`); other writes
+//! go through one sqlx writer connection, other reads through a pool of readers.
 
 mod audit;
 mod backup;
@@ -83,9 +84,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        let restart = std::sync::Arc::new(checkpoint::RestartWanted::default());
-        let writer = writer::Writer::start(path, restart.clone())?;
-        let checkpointer = checkpoint::Checkpointer::start(path, restart)?;
+        let (growth, checkpoint_calls) = checkpoint::LogGrowth::new();
+        let writer = writer::Writer::start(path, growth)?;
+        let checkpointer =
+            checkpoint::Checkpointer::start(path, writer.pause_handle(), checkpoint_calls)?;
         let readers = std::sync::Arc::new(readers::Readers::open(path)?);
         Ok(SqliteStore {
             write,

@@ -1,29 +1,40 @@
-//! The SQLite writer thread: the metering hot path (`reserve`'s fast path and `settle`)
-//! without sqlx's per-statement thread hand-offs.
+//! The SQLite metering hot path (`reserve`'s fast path and `settle`) on one `rusqlite`
+//! connection, without sqlx's per-statement thread hand-offs.
 //!
-//! One OS thread owns a `rusqlite` connection to the database file. Callers send it an
-//! [`Op`] through a channel and await a oneshot reply. The thread takes the first waiting
-//! op, drains up to [`MAX_BATCH`] more without blocking, and runs them all in one
-//! `BEGIN IMMEDIATE … COMMIT` (group commit), each inside its own savepoint so that one
-//! failing op leaves the others intact. Replies are sent only after the commit succeeded:
-//! nobody learns of a reservation or settlement that could still be lost.
+//! The connection sits behind a mutex. A caller that finds it free and nobody queued runs
+//! its op right there, in a transaction of its own: a lone request pays no thread hand-off
+//! at all. Otherwise the caller sends the op to the writer thread through a channel and
+//! awaits a oneshot reply. The thread takes the first waiting op, drains up to
+//! [`MAX_BATCH`] more without blocking, and runs them all in one `BEGIN IMMEDIATE … COMMIT`
+//! (group commit), each inside its own savepoint so that one failing op leaves the others
+//! intact. Either way, an answer comes only after the commit succeeded: nobody learns of a
+//! reservation or settlement that could still be lost.
+//!
+//! A caller never waits on a lock: it only *tries* the mutex, and runs its `BEGIN` with no
+//! busy timeout, falling back to the queue when another connection holds the write lock.
+//! The commit itself appends to the log without an fsync (`synchronous = NORMAL`), so the
+//! caller's worker thread is held for tens of microseconds.
 //!
 //! The thread ends when the last [`Writer`] handle is dropped (the channel closes).
 
 use std::path::Path;
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tokio::sync::oneshot;
 
-use super::checkpoint::{self, RestartWanted};
+use super::checkpoint::LogGrowth;
 use crate::domain::records::UsageStatus;
 use crate::store::{Settled, Settlement, StoreError, UsageContext};
 
 /// Ops drained after the first one into a single transaction, at most.
 const MAX_BATCH: usize = 256;
+
+/// How long the writer thread (never a caller) waits for another connection's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const RESERVE_FAST: &str = "UPDATE users SET reserved_ms = reserved_ms + ?1 WHERE id = ?2 AND is_active = 1 AND used_ms + reserved_ms + ?1 <= quota_ms AND cycle_ends_at > ?3";
 const SETTLE_RECORD: &str = "UPDATE usage_records SET status = ?1, audio_ms = MIN(MAX(?2, 0), reserved_ms), error_code = ?3, error_message = ?4, settled_at = ?5, lease_expires_at = NULL WHERE id = ?6 AND status = 'pending' RETURNING user_id, reserved_ms, audio_ms";
@@ -37,7 +48,7 @@ pub(super) fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
-/// Work for the writer thread.
+/// Work for the writer.
 enum Op {
     /// The fast path of a reservation: a running cycle whose quota covers the estimate.
     Reserve {
@@ -54,7 +65,7 @@ enum Op {
     },
 }
 
-/// What an op did, once its batch committed.
+/// What an op did, once its transaction committed.
 enum Reply {
     Reserved,
     NeedsSlowPath,
@@ -72,22 +83,84 @@ pub(super) enum FastReserve {
 
 type ReplyTx = oneshot::Sender<Result<Reply, StoreError>>;
 
-/// Handle to the writer thread; clones share the thread.
+/// The connection and what callers need to decide whether to use it themselves.
+struct SharedConnection {
+    conn: Mutex<Connection>,
+    /// Ops sent to the thread and not yet taken by it; a caller runs inline only at zero,
+    /// so queued ops are never overtaken for long and batches stay whole under load.
+    queued: AtomicUsize,
+    /// Told of every commit, to call a checkpoint when the log is long.
+    growth: Arc<LogGrowth>,
+}
+
+/// Handle to the writer; clones share the connection and the thread.
 #[derive(Clone)]
 pub(super) struct Writer {
     tx: mpsc::Sender<(Op, ReplyTx)>,
+    shared: Arc<SharedConnection>,
+}
+
+/// Holds the writer's connection: no metering write runs while it lives. The checkpoint
+/// thread takes it to complete a checkpoint that no write can race.
+pub(super) struct WritesPaused<'a> {
+    _conn: MutexGuard<'a, Connection>,
+}
+
+/// Lets another thread pause the writer without keeping the writer thread alive.
+#[derive(Clone)]
+pub(super) struct PauseHandle(Arc<SharedConnection>);
+
+impl PauseHandle {
+    /// Waits until the connection is free and holds it.
+    pub(super) fn pause(&self) -> WritesPaused<'_> {
+        WritesPaused {
+            _conn: self.0.lock(),
+        }
+    }
+}
+
+impl SharedConnection {
+    /// The connection, waiting for it; a transaction left open by a panic is rolled back.
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
+        rollback(&conn);
+        conn
+    }
+
+    /// The connection if it is free right now.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Connection>> {
+        match self.conn.try_lock() {
+            Ok(conn) => Some(conn),
+            Err(TryLockError::Poisoned(poisoned)) => {
+                let conn = poisoned.into_inner();
+                rollback(&conn);
+                Some(conn)
+            }
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
 }
 
 impl Writer {
     /// Opens a connection to the (existing) database file and starts the thread.
-    pub(super) fn start(path: &Path, restart: Arc<RestartWanted>) -> Result<Writer, StoreError> {
-        let conn = open(path).map_err(|e| store_err(&e))?;
+    pub(super) fn start(path: &Path, growth: Arc<LogGrowth>) -> Result<Writer, StoreError> {
+        let shared = Arc::new(SharedConnection {
+            conn: Mutex::new(open(path).map_err(|e| store_err(&e))?),
+            queued: AtomicUsize::new(0),
+            growth,
+        });
         let (tx, rx) = mpsc::channel();
+        let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(conn, rx, &restart))
+            .spawn(move || run(&thread_shared, &rx))
             .map_err(|e| StoreError::Unavailable(format!("sqlite writer thread: {e}")))?;
-        Ok(Writer { tx })
+        Ok(Writer { tx, shared })
+    }
+
+    /// A handle that can pause metering writes (see [`WritesPaused`]).
+    pub(super) fn pause_handle(&self) -> PauseHandle {
+        PauseHandle(self.shared.clone())
     }
 
     /// Reserves `estimate_ms` for the user when the fast path applies.
@@ -130,13 +203,40 @@ impl Writer {
     }
 
     async fn call(&self, op: Op) -> Result<Reply, StoreError> {
+        if let Some(result) = self.try_inline(&op) {
+            return result;
+        }
         let (reply, response) = oneshot::channel();
-        self.tx
-            .send((op, reply))
-            .map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?;
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send((op, reply)).is_err() {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::Unavailable("sqlite writer stopped".into()));
+        }
         response
             .await
             .map_err(|_| StoreError::Unavailable("sqlite writer stopped".into()))?
+    }
+
+    /// Runs the op on the calling thread when the connection is idle and the write lock free;
+    /// `None` when it must go to the writer thread instead.
+    fn try_inline(&self, op: &Op) -> Option<Result<Reply, StoreError>> {
+        if self.shared.queued.load(Ordering::Relaxed) != 0 {
+            return None;
+        }
+        let conn = self.shared.try_lock()?;
+        match begin(&conn, Duration::ZERO) {
+            Ok(()) => {}
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => return None,
+            Err(e) => return Some(Err(store_err(&e))),
+        }
+        Some(
+            match run_and_commit(&conn, &self.shared.growth, std::iter::once(op)) {
+                Ok(mut results) => results
+                    .pop()
+                    .unwrap_or_else(|| Err(StoreError::Corrupt("writer: no result".into()))),
+                Err(e) => Err(store_err(&e)),
+            },
+        )
     }
 }
 
@@ -144,7 +244,7 @@ impl Writer {
 /// no automatic checkpoint).
 pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
-    conn.busy_timeout(Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -153,9 +253,8 @@ pub(super) fn open(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
-/// The thread's loop: until every handle is gone, take a batch and run it; complete a
-/// checkpoint between batches when the checkpoint thread asks (see `checkpoint.rs`).
-fn run(conn: Connection, rx: mpsc::Receiver<(Op, ReplyTx)>, restart: &RestartWanted) {
+/// The thread's loop: until every handle is gone, take a batch and run it.
+fn run(shared: &SharedConnection, rx: &mpsc::Receiver<(Op, ReplyTx)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH + 1);
     while let Ok(first) = rx.recv() {
         batch.push(first);
@@ -165,65 +264,70 @@ fn run(conn: Connection, rx: mpsc::Receiver<(Op, ReplyTx)>, restart: &RestartWan
                 Err(_) => break,
             }
         }
-        run_batch(&conn, &mut batch);
-        if restart.take() {
-            checkpoint::complete(&conn, restart);
-        }
+        shared.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        run_batch(&shared.lock(), &shared.growth, &mut batch);
     }
 }
 
 /// Runs a batch in one transaction and answers every op after the commit.
-fn run_batch(conn: &Connection, batch: &mut Vec<(Op, ReplyTx)>) {
-    if let Err(e) = exec(conn, "BEGIN IMMEDIATE") {
-        fail_all(batch, &e);
-        return;
-    }
-    let mut results = Vec::with_capacity(batch.len());
-    let mut broken = None;
-    for (op, _) in batch.iter() {
-        match run_op(conn, op) {
-            Ok(result) => results.push(result),
-            Err(e) => {
-                broken = Some(e);
-                break;
+fn run_batch(conn: &Connection, growth: &LogGrowth, batch: &mut Vec<(Op, ReplyTx)>) {
+    let outcome = begin(conn, BUSY_TIMEOUT)
+        .and_then(|()| run_and_commit(conn, growth, batch.iter().map(|(op, _)| op)));
+    match outcome {
+        Ok(results) => {
+            for ((_, reply), result) in batch.drain(..).zip(results) {
+                // The caller may have gone away (client disconnected); the work is committed.
+                let _ = reply.send(result);
+            }
+        }
+        Err(e) => {
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(store_err(&e)));
             }
         }
     }
-    // An op whose savepoint could not be undone, or a transaction SQLite already rolled
-    // back (I/O error, full disk), leaves nothing safe to commit.
-    if let Some(e) = broken {
+}
+
+/// `BEGIN IMMEDIATE`, waiting at most `busy` for another connection's write lock.
+fn begin(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy)?;
+    let began = exec(conn, "BEGIN IMMEDIATE");
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    began
+}
+
+/// Runs ops in the open transaction and commits it: one result per op, or the error that
+/// undid them all (the transaction is then rolled back).
+fn run_and_commit<'a>(
+    conn: &Connection,
+    growth: &LogGrowth,
+    ops: impl Iterator<Item = &'a Op>,
+) -> rusqlite::Result<Vec<Result<Reply, StoreError>>> {
+    let outcome = ops
+        .map(|op| run_op(conn, op))
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .and_then(|results| {
+            // A transaction SQLite already rolled back (I/O error, full disk) leaves
+            // nothing safe to commit.
+            if conn.is_autocommit() {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
+                    Some("transaction rolled back by SQLite".into()),
+                ));
+            }
+            exec(conn, "COMMIT")?;
+            growth.committed(results.len());
+            Ok(results)
+        });
+    if outcome.is_err() {
         rollback(conn);
-        fail_all(batch, &e);
-        return;
     }
-    if conn.is_autocommit() {
-        let e = rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT),
-            Some("transaction rolled back by SQLite".into()),
-        );
-        fail_all(batch, &e);
-        return;
-    }
-    if let Err(e) = exec(conn, "COMMIT") {
-        rollback(conn);
-        fail_all(batch, &e);
-        return;
-    }
-    for ((_, reply), result) in batch.drain(..).zip(results) {
-        // The caller may have gone away (client disconnected); the work is committed.
-        let _ = reply.send(result);
-    }
+    outcome
 }
 
 fn rollback(conn: &Connection) {
     if !conn.is_autocommit() {
         let _ = exec(conn, "ROLLBACK");
-    }
-}
-
-fn fail_all(batch: &mut Vec<(Op, ReplyTx)>, e: &rusqlite::Error) {
-    for (_, reply) in batch.drain(..) {
-        let _ = reply.send(Err(store_err(e)));
     }
 }
 
