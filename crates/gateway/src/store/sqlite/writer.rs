@@ -1,26 +1,28 @@
 //! The SQLite metering hot path (`reserve`'s fast path and `settle`) on one `rusqlite`
 //! connection, without sqlx's per-statement thread hand-offs.
 //!
-//! The connection sits behind a mutex. A caller that finds it free and nobody queued runs
-//! its op right there, in a transaction of its own: a lone request pays no thread hand-off
-//! at all. Otherwise the caller sends the op to the writer thread through a channel and
-//! awaits a oneshot reply. The thread takes the first waiting op, drains up to
-//! [`MAX_BATCH`] more without blocking, and runs them all in one `BEGIN IMMEDIATE … COMMIT`
-//! (group commit), each inside its own savepoint so that one failing op leaves the others
-//! intact. Either way, an answer comes only after the commit succeeded: nobody learns of a
-//! reservation or settlement that could still be lost.
+//! The connection sits behind a mutex. A caller that finds it free, nobody queued and no
+//! batch of several ops run lately (no concurrent writes) runs its op right there, in a
+//! transaction of its own: a lone request pays no thread hand-off at all. Otherwise the
+//! caller sends the op to the writer thread through a channel and awaits a oneshot reply.
+//! The thread takes the first waiting op, drains up to [`MAX_BATCH`] more without blocking,
+//! and runs them all in one `BEGIN IMMEDIATE … COMMIT` (group commit), each inside its own
+//! savepoint so that one failing op leaves the others intact. Either way, an answer comes
+//! only after the commit succeeded: nobody learns of a reservation or settlement that could
+//! still be lost.
 //!
 //! A caller never waits on a lock: it only *tries* the mutex, and runs its `BEGIN` with no
 //! busy timeout, falling back to the queue when another connection holds the write lock.
-//! The commit itself appends to the log without an fsync (`synchronous = NORMAL`), so the
-//! caller's worker thread is held for tens of microseconds.
+//! The commit itself appends to the log without an fsync (`synchronous = NORMAL`; only the
+//! commit that starts the log over after a checkpoint syncs its header, a few times a second
+//! at most), so the caller's worker thread is held for tens of microseconds.
 //!
 //! The thread ends when the last [`Writer`] handle is dropped (the channel closes).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError, TryLockError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
@@ -32,6 +34,9 @@ use crate::store::{Settled, Settlement, StoreError, UsageContext};
 
 /// Ops drained after the first one into a single transaction, at most.
 const MAX_BATCH: usize = 256;
+
+/// How long after the writer thread's last batch callers still queue their writes.
+const BATCHING_QUIET: Duration = Duration::from_millis(5);
 
 /// How long the writer thread (never a caller) waits for another connection's write lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,9 +91,14 @@ type ReplyTx = oneshot::Sender<Result<Reply, StoreError>>;
 /// The connection and what callers need to decide whether to use it themselves.
 struct SharedConnection {
     conn: Mutex<Connection>,
-    /// Ops sent to the thread and not yet taken by it; a caller runs inline only at zero,
-    /// so queued ops are never overtaken for long and batches stay whole under load.
+    /// Ops sent to the thread and not yet answered; a caller runs inline only at zero, so
+    /// queued ops are never overtaken.
     queued: AtomicUsize,
+    /// Until when (µs since `started`) callers leave writes to the thread, because it ran a
+    /// batch of several ops lately: while writes are concurrent, they group-commit rather than
+    /// each paying a commit of its own on a worker thread.
+    batching_until: AtomicU64,
+    started: Instant,
     /// Told of every commit, to call a checkpoint when the log is long.
     growth: Arc<LogGrowth>,
 }
@@ -120,6 +130,22 @@ impl PauseHandle {
 }
 
 impl SharedConnection {
+    fn micros(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether the thread ran a batch of several ops within the last [`BATCHING_QUIET`].
+    fn batching(&self) -> bool {
+        self.micros() < self.batching_until.load(Ordering::Relaxed)
+    }
+
+    /// Notes that the thread just ran a batch of several ops.
+    fn batched(&self) {
+        let quiet = u64::try_from(BATCHING_QUIET.as_micros()).unwrap_or(u64::MAX);
+        let until = self.micros().saturating_add(quiet);
+        self.batching_until.store(until, Ordering::Relaxed);
+    }
+
     /// The connection, waiting for it; a transaction left open by a panic is rolled back.
     fn lock(&self) -> MutexGuard<'_, Connection> {
         let conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
@@ -147,6 +173,8 @@ impl Writer {
         let shared = Arc::new(SharedConnection {
             conn: Mutex::new(open(path).map_err(|e| store_err(&e))?),
             queued: AtomicUsize::new(0),
+            batching_until: AtomicU64::new(0),
+            started: Instant::now(),
             growth,
         });
         let (tx, rx) = mpsc::channel();
@@ -220,7 +248,7 @@ impl Writer {
     /// Runs the op on the calling thread when the connection is idle and the write lock free;
     /// `None` when it must go to the writer thread instead.
     fn try_inline(&self, op: &Op) -> Option<Result<Reply, StoreError>> {
-        if self.shared.queued.load(Ordering::Relaxed) != 0 {
+        if self.shared.queued.load(Ordering::Relaxed) != 0 || self.shared.batching() {
             return None;
         }
         let conn = self.shared.try_lock()?;
@@ -264,8 +292,14 @@ fn run(shared: &SharedConnection, rx: &mpsc::Receiver<(Op, ReplyTx)>) {
                 Err(_) => break,
             }
         }
-        shared.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        // Counted as queued until answered: a caller must not slip an op in ahead of a
+        // batch that is waiting for the connection, or the batch could wait indefinitely.
+        let taken = batch.len();
         run_batch(&shared.lock(), &shared.growth, &mut batch);
+        if taken > 1 {
+            shared.batched();
+        }
+        shared.queued.fetch_sub(taken, Ordering::Relaxed);
     }
 }
 
