@@ -83,7 +83,7 @@ async fn postgres_store_keeps_the_contract() {
 /// would never let the log start over).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sqlite_log_stays_bounded_while_writes_never_pause() {
-    const LIMIT: u64 = 96 << 20;
+    const LIMIT: u64 = 80 << 20;
     let fixture = Fixture::sqlite().await;
     let store = fixture.migrated_store().await;
     let (user, _) = store

@@ -39,9 +39,9 @@ const INTERVAL: Duration = Duration::from_millis(250);
 /// however fast the writes come.
 const OPS_PER_CHECKPOINT: usize = 1000;
 
-/// Log length (pages) above which a checkpoint runs with the writer paused: 32 MiB at the
+/// Log length (pages) above which a checkpoint runs with the writer paused: 16 MiB at the
 /// default 4 KiB page size, reached only when `PASSIVE` checkpoints fall behind.
-const RESTART_PAGES: i64 = 8192;
+const RESTART_PAGES: i64 = 4096;
 
 /// Counts the metering writer's commits and calls a checkpoint when the log must be long.
 pub(super) struct LogGrowth {
