@@ -32,7 +32,6 @@ struct Args {
     public_base_url: Option<String>,
 }
 
-/// Resolves on SIGINT or SIGTERM.
 /// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called, not when
 /// the future is first polled: it is called before the address is printed, so a script that
 /// signals as soon as it reads that line cannot kill the process before they exist.

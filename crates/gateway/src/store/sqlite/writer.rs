@@ -252,7 +252,7 @@ impl Writer {
             return None;
         }
         let conn = self.shared.try_lock()?;
-        match begin(&conn, Duration::ZERO) {
+        match begin_unless_busy(&conn) {
             Ok(()) => {}
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => return None,
             Err(e) => return Some(Err(store_err(&e))),
@@ -305,7 +305,7 @@ fn run(shared: &SharedConnection, rx: &mpsc::Receiver<(Op, ReplyTx)>) {
 
 /// Runs a batch in one transaction and answers every op after the commit.
 fn run_batch(conn: &Connection, growth: &LogGrowth, batch: &mut Vec<(Op, ReplyTx)>) {
-    let outcome = begin(conn, BUSY_TIMEOUT)
+    let outcome = exec(conn, "BEGIN IMMEDIATE")
         .and_then(|()| run_and_commit(conn, growth, batch.iter().map(|(op, _)| op)));
     match outcome {
         Ok(results) => {
@@ -322,9 +322,9 @@ fn run_batch(conn: &Connection, growth: &LogGrowth, batch: &mut Vec<(Op, ReplyTx
     }
 }
 
-/// `BEGIN IMMEDIATE`, waiting at most `busy` for another connection's write lock.
-fn begin(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
-    conn.busy_timeout(busy)?;
+/// `BEGIN IMMEDIATE` without waiting: busy when another connection holds the write lock.
+fn begin_unless_busy(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::ZERO)?;
     let began = exec(conn, "BEGIN IMMEDIATE");
     conn.busy_timeout(BUSY_TIMEOUT)?;
     began
