@@ -164,28 +164,38 @@ fn check_status(response: &reqwest::Response) -> Result<(), EngineError> {
 }
 
 async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<Bytes, EngineError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len as usize > max)
-    {
-        return Err(EngineError::BadResponse(format!(
-            "response larger than {max} bytes"
-        )));
+    let too_large = || EngineError::BadResponse(format!("response larger than {max} bytes"));
+    let declared = response.content_length();
+    if declared.is_some_and(|len| len as usize > max) {
+        return Err(too_large());
     }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
+    let Some(first) = response.chunk().await.map_err(transport_error)? else {
+        return Ok(Bytes::new());
+    };
+    if first.len() > max {
+        return Err(too_large());
+    }
+    let Some(second) = response.chunk().await.map_err(transport_error)? else {
+        // The whole body arrived as one chunk: no copy.
+        return Ok(first);
+    };
+    // Sized once from the declared length, so a large body is not copied again as it grows.
+    let capacity = declared.map_or(0, |len| len as usize);
+    let mut body = Vec::with_capacity(capacity.max(first.len() + second.len()));
+    let mut next = Some(second);
+    body.extend_from_slice(&first);
+    while let Some(chunk) = next {
         if body.len() + chunk.len() > max {
-            return Err(EngineError::BadResponse(format!(
-                "response larger than {max} bytes"
-            )));
+            return Err(too_large());
         }
         body.extend_from_slice(&chunk);
+        next = response.chunk().await.map_err(transport_error)?;
     }
     Ok(Bytes::from(body))
 }
 
 fn parse_synthesis(bytes: &[u8], request: &SynthesisRequest) -> Result<Synthesis, EngineError> {
-    let parsed: T2aResponse = serde_json::from_slice(bytes)
+    let parsed: T2aResponse = T2aResponse::parse(bytes)
         .map_err(|e| EngineError::BadResponse(format!("invalid JSON: {e}")))?;
     if parsed.base_resp.status_code != 0 {
         return Err(error_for_code(

@@ -19,7 +19,7 @@ type Event = Result<StreamEvent, EngineError>;
 
 /// Parses one event payload into what it means for the stream.
 fn parse_event(payload: &[u8]) -> Result<Option<StreamEvent>, EngineError> {
-    let event: T2aResponse = serde_json::from_slice(payload)
+    let event = T2aResponse::parse(payload)
         .map_err(|e| EngineError::BadResponse(format!("invalid event JSON: {e}")))?;
     if event.base_resp.status_code != 0 {
         return Err(error_for_code(

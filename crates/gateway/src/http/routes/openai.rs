@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
-use base64::Engine as _;
 use odeadev_audio::AudioFormat;
 use serde::Deserialize;
 use serde_json::json;
@@ -286,7 +285,7 @@ pub async fn create_speech(
         let body = stream_body::events(start.frames, move |frame| match frame {
             Frame::Audio(bytes) => Some(format!(
                 "data: {}\n\n",
-                json!({"type": "speech.audio.delta", "audio": base64::engine::general_purpose::STANDARD.encode(bytes)})
+                json!({"type": "speech.audio.delta", "audio": base64_simd::STANDARD.encode_to_string(bytes)})
             )),
             Frame::Done { .. } => Some(format!(
                 "data: {}\n\n",

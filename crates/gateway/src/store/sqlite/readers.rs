@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Params, Row};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Params};
 
-use super::rows::{self, KEY_COLUMNS, USER_COLUMNS, VOICE_COLUMNS};
+use super::rows::{self, NamedRow, KEY_COLUMNS, USER_COLUMNS, VOICE_COLUMNS};
 use super::writer::store_err;
 use crate::domain::records::{ApiKeyRecord, User, Voice};
 use crate::store::StoreError;
@@ -56,7 +56,7 @@ impl Readers {
         &self,
         sql: &str,
         params: impl Params,
-        map: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+        map: impl FnOnce(&NamedRow<'_, '_>) -> Result<T, StoreError>,
     ) -> Result<Option<T>, StoreError> {
         let conn = self.take()?;
         let found = query(&conn, sql, params, map);
@@ -105,11 +105,11 @@ fn query<T>(
     conn: &Connection,
     sql: &str,
     params: impl Params,
-    map: impl FnOnce(&Row<'_>) -> Result<T, StoreError>,
+    map: impl FnOnce(&NamedRow<'_, '_>) -> Result<T, StoreError>,
 ) -> Result<Option<T>, StoreError> {
     let mut statement = conn.prepare_cached(sql).map_err(|e| store_err(&e))?;
     statement
-        .query_row(params, |row| Ok(map(row)))
+        .query_row(params, |row| Ok(map(&NamedRow::new(row))))
         .optional()
         .map_err(|e| store_err(&e))?
         .transpose()

@@ -38,9 +38,33 @@ impl Columns for SqliteRow {
     }
 }
 
-impl Columns for rusqlite::Row<'_> {
+/// A rusqlite row with its statement's column names, read once per row: rusqlite's own
+/// lookup by name asks SQLite for every column's name again on each call, which made the
+/// names most of the cost of an inline key lookup.
+pub(super) struct NamedRow<'r, 's> {
+    row: &'r rusqlite::Row<'s>,
+    names: Vec<&'r str>,
+}
+
+impl<'r, 's> NamedRow<'r, 's> {
+    pub(super) fn new(row: &'r rusqlite::Row<'s>) -> NamedRow<'r, 's> {
+        NamedRow {
+            row,
+            names: row.as_ref().column_names(),
+        }
+    }
+}
+
+impl Columns for NamedRow<'_, '_> {
     fn get<T: Value>(&self, column: &str) -> Result<T, StoreError> {
-        rusqlite::Row::get(self, column).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+        let index = self
+            .names
+            .iter()
+            .position(|name| *name == column)
+            .ok_or_else(|| StoreError::Corrupt(format!("no column {column}")))?;
+        self.row
+            .get(index)
+            .map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
     }
 }
 
@@ -145,7 +169,7 @@ pub fn usage(row: &impl Columns) -> Result<UsageRecord, StoreError> {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::Columns;
+    use super::{Columns, NamedRow};
     use chrono::{DateTime, TimeZone, Utc};
     use sqlx::Connection as _;
 
@@ -178,7 +202,7 @@ mod tests {
         let mut statement = conn.prepare("SELECT at FROM t ORDER BY n").unwrap();
         let rusqlite_rows: Vec<DateTime<Utc>> = statement
             .query_map([], |row| {
-                Ok(Columns::get::<DateTime<Utc>>(row, "at").unwrap())
+                Ok(Columns::get::<DateTime<Utc>>(&NamedRow::new(row), "at").unwrap())
             })
             .unwrap()
             .map(Result::unwrap)
