@@ -331,16 +331,22 @@ fn begin_unless_busy(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Runs ops in the open transaction and commits it: one result per op, or the error that
-/// undid them all (the transaction is then rolled back).
+/// undid them all (the transaction is then rolled back). A lone op needs no savepoint: when it
+/// fails, its whole transaction is rolled back instead, and its error is its result.
 fn run_and_commit<'a>(
     conn: &Connection,
     growth: &LogGrowth,
-    ops: impl Iterator<Item = &'a Op>,
+    ops: impl ExactSizeIterator<Item = &'a Op>,
 ) -> rusqlite::Result<Vec<Result<Reply, StoreError>>> {
+    let isolated = ops.len() > 1;
     let outcome = ops
-        .map(|op| run_op(conn, op))
+        .map(|op| run_op(conn, op, isolated))
         .collect::<rusqlite::Result<Vec<_>>>()
         .and_then(|results| {
+            if !isolated && results.iter().any(Result::is_err) {
+                rollback(conn);
+                return Ok(results);
+            }
             // A transaction SQLite already rolled back (I/O error, full disk) leaves
             // nothing safe to commit.
             if conn.is_autocommit() {
@@ -370,10 +376,17 @@ fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Runs one op in its own savepoint. The outer error means the savepoint could not be
-/// undone and the whole batch must be abandoned; the inner one belongs to this op alone.
-fn run_op(conn: &Connection, op: &Op) -> rusqlite::Result<Result<Reply, StoreError>> {
-    exec(conn, "SAVEPOINT op")?;
+/// Runs one op, in its own savepoint when `isolated` (it shares its transaction with others).
+/// The outer error means the savepoint could not be undone and the whole batch must be
+/// abandoned; the inner one belongs to this op alone.
+fn run_op(
+    conn: &Connection,
+    op: &Op,
+    isolated: bool,
+) -> rusqlite::Result<Result<Reply, StoreError>> {
+    if isolated {
+        exec(conn, "SAVEPOINT op")?;
+    }
     let result = match op {
         Op::Reserve {
             usage,
@@ -387,12 +400,14 @@ fn run_op(conn: &Connection, op: &Op) -> rusqlite::Result<Result<Reply, StoreErr
             now,
         } => settle(conn, usage_id, settlement, now),
     };
-    match result {
-        Ok(Reply::NeedsSlowPath) | Err(_) => {
-            exec(conn, "ROLLBACK TO op")?;
-            exec(conn, "RELEASE op")?;
+    if isolated {
+        match result {
+            Ok(Reply::NeedsSlowPath) | Err(_) => {
+                exec(conn, "ROLLBACK TO op")?;
+                exec(conn, "RELEASE op")?;
+            }
+            Ok(_) => exec(conn, "RELEASE op")?,
         }
-        Ok(_) => exec(conn, "RELEASE op")?,
     }
     Ok(result.map_err(|e| store_err(&e)))
 }

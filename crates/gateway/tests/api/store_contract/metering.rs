@@ -16,6 +16,12 @@ pub(super) async fn metering(store: &dyn Store, alice: i64) {
     let first = usage(alice);
     assert!(reserve(store, &first, 4_000, later).await);
     assert_eq!(store.get_user(alice).await.unwrap().reserved_ms, 4_000);
+    // A reservation whose record cannot be written (the id is taken) reserves nothing.
+    assert!(matches!(
+        store.reserve(&first, 1_000, later).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_user(alice).await.unwrap().reserved_ms, 4_000);
     let refused = usage(alice);
     match store.reserve(&refused, 7_000, later).await.unwrap() {
         Reservation::Insufficient { available_ms } => assert_eq!(available_ms, 6_000),
