@@ -180,6 +180,14 @@ pub struct Settlement {
     pub error_message: Option<String>,
 }
 
+/// A settlement's error code and message, as a usage record stores them.
+pub(crate) fn settlement_error(settlement: &Settlement) -> Option<(&str, &str)> {
+    settlement
+        .error_code
+        .as_deref()
+        .zip(settlement.error_message.as_deref())
+}
+
 /// Result of a settlement.
 #[derive(Debug, Clone)]
 pub struct Settled {
@@ -282,6 +290,16 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Settles a pending record: bills, releases the reservation, writes the outcome.
     async fn settle(&self, usage_id: &str, settlement: Settlement) -> Result<Settled, StoreError>;
+    /// Settles a request whose pending record does not exist: writes its record already
+    /// settled and bills it, in one transaction. A reservation can be lost while its request
+    /// goes on: PostgreSQL commits reservations without waiting for the disk, and SQLite's
+    /// last commits before an operating-system crash are not on disk either. The lost
+    /// reservation held nothing any more, so nothing is released.
+    async fn settle_unreserved(
+        &self,
+        usage: &UsageContext,
+        settlement: Settlement,
+    ) -> Result<Settled, StoreError>;
     /// Writes a record for a request refused before any reservation (rate limited).
     async fn record_refusal(
         &self,

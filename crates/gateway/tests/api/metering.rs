@@ -228,3 +228,81 @@ async fn a_request_slower_than_its_lease_keeps_its_reservation_and_is_billed() {
     assert!(me["used_seconds"].as_f64().unwrap() > 0.0);
     assert_eq!(app.usage(&key).await[0]["status"], "success");
 }
+
+/// What a database crash does to a reservation committed without waiting for the disk: its
+/// pending record and the user's hold vanish while the request goes on (written directly).
+async fn lose_pending_reservations(app: &TestApp, user_id: i64) {
+    use sqlx::Connection;
+    let statements = [
+        "DELETE FROM usage_records WHERE user_id = $1 AND status = 'pending'",
+        "UPDATE users SET reserved_ms = 0 WHERE id = $1",
+    ];
+    if app.database_url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        for statement in statements {
+            let statement = statement.replace("$1", "?1");
+            let done = sqlx::query(&statement).bind(user_id).execute(&mut conn);
+            assert_eq!(done.await.unwrap().rows_affected(), 1, "{statement}");
+        }
+    } else {
+        let mut conn = sqlx::PgConnection::connect(&app.database_url)
+            .await
+            .unwrap();
+        for statement in statements {
+            let done = sqlx::query(statement).bind(user_id).execute(&mut conn);
+            assert_eq!(done.await.unwrap().rows_affected(), 1, "{statement}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_reservation_was_lost_is_still_recorded_and_billed_once() {
+    let app = spawn_app_with(Options {
+        env: vec![("MINIMAX_TIMEOUT_MS", "6000".into())],
+        ..Options::default()
+    })
+    .await;
+    let (id, key) = app.create_user("pro").await;
+    app.fault(json!({"kind": "delay", "delay_ms": 1500})).await;
+    let request = json!({"text": "the database crashed meanwhile", "voice_name": "marcus"});
+    let pending = {
+        let (client, url, key) = (
+            app.client.clone(),
+            format!("http://{}/v1/tts", app.address),
+            key.clone(),
+        );
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(key)
+                .json(&request)
+                .send()
+                .await
+        })
+    };
+    let mut reserved = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if app.me(&key).await["reserved_seconds"].as_f64().unwrap() > 0.0 {
+            reserved = true;
+            break;
+        }
+    }
+    assert!(reserved, "the request reserved its estimate");
+    lose_pending_reservations(&app, id).await;
+    assert!(app.usage(&key).await.is_empty());
+
+    let r = pending.await.unwrap().unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert!(ms(&body["billed_seconds"]) > 0);
+    let me = app.me(&key).await;
+    assert_eq!(me["used_seconds"], body["billed_seconds"], "billed once");
+    assert_eq!(me["reserved_seconds"], 0.0);
+    let records = app.usage(&key).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["status"], "success");
+    assert_eq!(records[0]["audio_seconds"], body["billed_seconds"]);
+}

@@ -67,9 +67,8 @@ impl SynthesisService {
             });
         }
         let estimate = estimate_ms(&params.text, params.speed);
-        let usage_id = uuid::Uuid::now_v7().to_string();
         let context = UsageContext {
-            id: usage_id.clone(),
+            id: uuid::Uuid::now_v7().to_string(),
             user_id: principal.user.id,
             key_id: Some(principal.key_id.clone()),
             voice_id: Some(voice.id),
@@ -106,10 +105,10 @@ impl SynthesisService {
             language_boost: params.language_boost,
             request_id: request_id.to_string(),
         };
-        self.track(&usage_id);
+        self.track(&context.id);
         Ok(Job {
             plan: principal.user.plan.as_str(),
-            usage_id,
+            usage: context,
             estimate_ms: estimate,
             engine,
             request,

@@ -27,7 +27,7 @@ use crate::engine::minimax::NOT_CONFIGURED;
 use crate::engine::{Engine, EngineRegistry, SynthesisRequest};
 use crate::error::ApiError;
 use crate::limits::{Limiter, RateDecision, Slot};
-use crate::store::Store;
+use crate::store::{Store, UsageContext};
 
 /// A validated synthesis request, engine-neutral.
 #[derive(Debug, Clone)]
@@ -134,7 +134,8 @@ impl From<SynthesisError> for ApiError {
 
 /// What one admitted, reserved request carries through the engine call to its settlement.
 struct Job {
-    usage_id: String,
+    /// The usage record's request details; its id names the pending record.
+    usage: UsageContext,
     estimate_ms: i64,
     engine: Arc<dyn Engine>,
     request: SynthesisRequest,

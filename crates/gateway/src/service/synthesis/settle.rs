@@ -30,15 +30,23 @@ impl SynthesisService {
         job: &Job,
         settlement: Settlement,
     ) -> Result<i64, StoreError> {
-        let result = self.store.settle(&job.usage_id, settlement).await;
-        self.in_flight_set().remove(&job.usage_id);
+        let result = match self.store.settle(&job.usage.id, settlement.clone()).await {
+            // No record at all: its reservation was lost in a database crash while the request
+            // went on (see `Store::settle_unreserved`). The request is still billed, once.
+            Err(StoreError::NotFound) => {
+                tracing::warn!(usage_id = %job.usage.id, "the reservation is gone; recording the settlement without it");
+                self.store.settle_unreserved(&job.usage, settlement).await
+            }
+            other => other,
+        };
+        self.in_flight_set().remove(&job.usage.id);
         match result {
             Ok(settled) if settled.applied => Ok(settled.remaining_ms),
             // The lease ran out and the reaper settled the record as failed: the books say
             // nothing was billed, so the client must not get the audio as if it had been.
             Ok(_) => Err(StoreError::Unavailable(format!(
                 "usage record {} was already settled by the reaper",
-                job.usage_id
+                job.usage.id
             ))),
             Err(e) => Err(e),
         }
@@ -64,8 +72,8 @@ impl SynthesisService {
     /// Pushes the job's lease one full lease length from now.
     pub(super) async fn renew_lease(&self, job: &Job) {
         let until = chrono::Utc::now() + self.lease;
-        if let Err(e) = self.store.extend_lease(&job.usage_id, until).await {
-            tracing::warn!(usage_id = %job.usage_id, error = %e, "could not extend lease");
+        if let Err(e) = self.store.extend_lease(&job.usage.id, until).await {
+            tracing::warn!(usage_id = %job.usage.id, error = %e, "could not extend lease");
         }
     }
 
@@ -78,7 +86,7 @@ impl SynthesisService {
             error_message: None,
         };
         let remaining = self.settle(job, settlement).await.map_err(|e| {
-            tracing::error!(usage_id = %job.usage_id, error = %e, "could not settle; the reaper will");
+            tracing::error!(usage_id = %job.usage.id, error = %e, "could not settle; the reaper will");
             ApiError::from(e)
         })?;
         crate::metrics::audio_billed(job.plan, job.voice.provider.as_str(), billed_ms);
@@ -106,7 +114,7 @@ impl SynthesisService {
         let audio_ms = i64::try_from(audio_ms).unwrap_or(i64::MAX);
         if audio_ms > job.estimate_ms {
             tracing::warn!(
-                usage_id = %job.usage_id,
+                usage_id = %job.usage.id,
                 audio_ms,
                 estimate_ms = job.estimate_ms,
                 "engine produced more audio than the reservation; billing the reservation"
@@ -117,7 +125,7 @@ impl SynthesisService {
 
     /// Settles an engine failure (nothing billed) and returns the client's error.
     pub(super) async fn settle_failure(&self, job: &Job, error: EngineError) -> ApiError {
-        tracing::warn!(usage_id = %job.usage_id, error = %error, "engine call failed");
+        tracing::warn!(usage_id = %job.usage.id, error = %error, "engine call failed");
         let settlement = Settlement {
             status: UsageStatus::Error,
             billed_ms: 0,
@@ -125,7 +133,7 @@ impl SynthesisService {
             error_message: Some(ApiError::from(without_detail(&error)).to_string()),
         };
         if let Err(e) = self.settle(job, settlement).await {
-            tracing::error!(usage_id = %job.usage_id, error = %e, "could not settle a failed request; the reaper will");
+            tracing::error!(usage_id = %job.usage.id, error = %e, "could not settle a failed request; the reaper will");
         }
         error.into()
     }
@@ -139,7 +147,7 @@ impl SynthesisService {
             error_message: Some("the client closed the connection before the audio ended".into()),
         };
         if let Err(e) = self.settle(job, settlement).await {
-            tracing::error!(usage_id = %job.usage_id, error = %e, "could not settle a cancelled stream");
+            tracing::error!(usage_id = %job.usage.id, error = %e, "could not settle a cancelled stream");
         }
     }
 

@@ -263,6 +263,14 @@ impl Store for PostgresStore {
         metering::settle(&self.pool, usage_id, settlement).await
     }
 
+    async fn settle_unreserved(
+        &self,
+        usage: &UsageContext,
+        settlement: Settlement,
+    ) -> Result<Settled, StoreError> {
+        metering::settle_unreserved(&self.pool, usage, settlement).await
+    }
+
     async fn record_refusal(
         &self,
         usage: &UsageContext,

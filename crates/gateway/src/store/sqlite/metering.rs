@@ -7,7 +7,7 @@ use sqlx::SqlitePool;
 
 use super::db_err;
 use crate::domain::records::UsageStatus;
-use crate::store::{Reservation, StoreError, UsageContext};
+use crate::store::{settlement_error, Reservation, Settled, Settlement, StoreError, UsageContext};
 
 pub(super) const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
@@ -157,6 +157,43 @@ pub async fn record_refusal(
         },
     )
     .await
+}
+
+/// Writes the record of a request whose reservation is gone, settled, and bills the user;
+/// see `Store::settle_unreserved`.
+pub async fn settle_unreserved(
+    pool: &SqlitePool,
+    usage: &UsageContext,
+    settlement: Settlement,
+) -> Result<Settled, StoreError> {
+    let billed_ms = settlement.billed_ms.max(0);
+    let mut tx = pool.begin().await.map_err(db_err)?;
+    let settled = Outcome {
+        status: settlement.status,
+        reserved_ms: 0,
+        error: settlement_error(&settlement),
+        lease_until: None,
+    };
+    insert_usage(&mut tx, usage, settled).await?;
+    sqlx::query("UPDATE usage_records SET audio_ms = ? WHERE id = ?")
+        .bind(billed_ms)
+        .bind(&usage.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+    let (remaining_ms,): (i64,) = sqlx::query_as(
+        "UPDATE users SET used_ms = used_ms + ? WHERE id = ? RETURNING MAX(0, quota_ms - used_ms)",
+    )
+    .bind(billed_ms)
+    .bind(usage.user_id)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(db_err)?;
+    tx.commit().await.map_err(db_err)?;
+    Ok(Settled {
+        applied: true,
+        remaining_ms,
+    })
 }
 
 pub async fn reap_expired(pool: &SqlitePool, now: DateTime<Utc>) -> Result<u64, StoreError> {

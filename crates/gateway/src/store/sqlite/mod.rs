@@ -261,6 +261,14 @@ impl Store for SqliteStore {
         self.writer.settle(usage_id, settlement, Utc::now()).await
     }
 
+    async fn settle_unreserved(
+        &self,
+        usage: &UsageContext,
+        settlement: Settlement,
+    ) -> Result<Settled, StoreError> {
+        metering::settle_unreserved(&self.write, usage, settlement).await
+    }
+
     async fn record_refusal(
         &self,
         usage: &UsageContext,

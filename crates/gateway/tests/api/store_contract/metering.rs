@@ -183,6 +183,44 @@ pub(super) async fn metering(store: &dyn Store, alice: i64) {
     );
 }
 
+/// A request whose reservation was lost in a database crash (its pending record is gone)
+/// is still recorded and billed exactly once when it settles.
+pub(super) async fn lost_reservation(store: &dyn Store) {
+    let (carol, _) = store
+        .create_user(new_user("lost@example.com", Plan::Free), new_key(40))
+        .await
+        .unwrap();
+    let lost = usage(carol.id);
+    let done = settlement(UsageStatus::Success, 2_500);
+    assert!(matches!(
+        store.settle(&lost.id, done.clone()).await,
+        Err(StoreError::NotFound)
+    ));
+    let settled = store.settle_unreserved(&lost, done.clone()).await.unwrap();
+    assert!(settled.applied);
+    assert_eq!(settled.remaining_ms, carol.quota_ms - 2_500);
+    let u = store.get_user(carol.id).await.unwrap();
+    assert_eq!((u.used_ms, u.reserved_ms), (2_500, 0));
+    let page = Page {
+        offset: 0,
+        limit: 10,
+    };
+    let records = store.list_usage(carol.id, page).await.unwrap();
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record.id, lost.id);
+    assert_eq!(record.status, UsageStatus::Success);
+    assert_eq!((record.audio_ms, record.reserved_ms), (2_500, 0));
+    assert_eq!(record.request_id, lost.request_id);
+    // Now it exists: settling again changes nothing, and writing it again is a conflict.
+    assert!(!store.settle(&lost.id, done.clone()).await.unwrap().applied);
+    assert!(matches!(
+        store.settle_unreserved(&lost, done).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_user(carol.id).await.unwrap().used_ms, 2_500);
+}
+
 pub(super) async fn concurrency(store: Arc<dyn Store>) {
     let (user, _) = store
         .create_user(new_user("crowd@example.com", Plan::Free), new_key(7))

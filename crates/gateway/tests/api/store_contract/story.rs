@@ -10,7 +10,7 @@ use odeadev_tts::domain::records::UsageStatus;
 use odeadev_tts::engine::Provider;
 use odeadev_tts::store::*;
 
-use super::metering::{concurrency, metering};
+use super::metering::{concurrency, lost_reservation, metering};
 
 pub(super) fn new_user(email: &str, plan: Plan) -> NewUser {
     NewUser {
@@ -73,6 +73,7 @@ pub(super) async fn store_story(store: Arc<dyn Store>) {
     let alice = users_and_keys(store.as_ref()).await;
     voices(store.as_ref()).await;
     metering(store.as_ref(), alice).await;
+    lost_reservation(store.as_ref()).await;
     concurrency(store.clone()).await;
     // Last: it lives a few months ahead.
     super::cycles::cycles(store.as_ref(), alice).await;
