@@ -138,9 +138,10 @@ impl FromRequestParts<AppState> for Authed {
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
+        let synthesis = parts.extensions.get::<SynthesisRoute>().is_some();
         let principal = state
             .auth
-            .authenticate_from(header, client_ip(parts, state))
+            .authenticate_from(header, client_ip(parts, state), synthesis)
             .await?
             .map_err(|failure| ApiError::Unauthorized(failure.detail()))?;
         if let Some(log) = parts.extensions.get::<RequestLog>() {
@@ -152,7 +153,7 @@ impl FromRequestParts<AppState> for Authed {
         if !principal.user.is_active {
             return Err(ApiError::Forbidden("user is inactive"));
         }
-        if parts.extensions.get::<SynthesisRoute>().is_none() {
+        if !synthesis {
             state.limits.check_general(principal.user.id).await?;
         }
         Ok(Authed(principal))

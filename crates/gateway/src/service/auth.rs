@@ -16,6 +16,7 @@ use crate::domain::plan::Role;
 use crate::domain::records::User;
 use crate::error::ApiError;
 use crate::limits::Limiter;
+use crate::service::key_cache::KeyCache;
 use crate::store::Store;
 
 /// Last-used times are refreshed at most this often per key, to keep reads read-only.
@@ -77,6 +78,8 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     pepper: Arc<[u8]>,
     limiter: Option<Limiter>,
+    /// Keys looked up lately, for the synthesis routes; shared by every clone.
+    recent: Arc<KeyCache>,
 }
 
 impl Authenticator {
@@ -86,6 +89,7 @@ impl Authenticator {
             store,
             pepper: pepper.into(),
             limiter: None,
+            recent: Arc::default(),
         }
     }
 
@@ -99,16 +103,19 @@ impl Authenticator {
 
     /// Authenticates a request from `client`: refuses a throttled address with 429 before any
     /// database work, and counts failures against the address.
+    /// With `recent`, a key looked up in the last second is not looked up again (see
+    /// [`KeyCache`] for what that may leave stale); only the synthesis routes ask for it.
     pub async fn authenticate_from(
         &self,
         header: Option<&str>,
         client: Option<IpAddr>,
+        recent: bool,
     ) -> Result<Result<Principal, AuthFailure>, ApiError> {
         let Some(limiter) = &self.limiter else {
-            return self.authenticate(header).await;
+            return self.authenticate(header, recent).await;
         };
         limiter.check_auth_allowed(client).await?;
-        let outcome = self.authenticate(header).await?;
+        let outcome = self.authenticate(header, recent).await?;
         if outcome.is_err() {
             limiter.auth_failed(client).await;
         }
@@ -120,10 +127,16 @@ impl Authenticator {
         api_key::hash(&self.pepper, key)
     }
 
-    /// Authenticates an `Authorization` header value.
+    /// Forgets the keys looked up lately: after this node changed a key or a user.
+    pub fn forget_recent_keys(&self) {
+        self.recent.clear();
+    }
+
+    /// Authenticates an `Authorization` header value (`recent`: see `authenticate_from`).
     pub async fn authenticate(
         &self,
         header: Option<&str>,
+        recent: bool,
     ) -> Result<Result<Principal, AuthFailure>, ApiError> {
         let Some(key) = header.and_then(bearer_token) else {
             return Ok(Err(AuthFailure::Missing));
@@ -132,7 +145,18 @@ impl Authenticator {
             return Ok(Err(AuthFailure::Malformed));
         }
         let hash = self.hash(key);
-        let Some((record, user)) = self.store.find_key(&hash).await? else {
+        let cached = if recent { self.recent.get(&hash) } else { None };
+        let found = match cached {
+            Some(found) => Some(found),
+            None => {
+                let found = self.store.find_key(&hash).await?;
+                if let Some(found) = &found {
+                    self.recent.put(hash.clone(), found.clone());
+                }
+                found
+            }
+        };
+        let Some((record, user)) = found else {
             return Ok(Err(AuthFailure::Unknown));
         };
         if !api_key::hashes_match(&record.hash, &hash) {
@@ -149,6 +173,7 @@ impl Authenticator {
             .last_used_at
             .is_none_or(|at| (now - at).to_std().unwrap_or_default() >= TOUCH_INTERVAL);
         if stale {
+            self.recent.touched(&hash, now);
             let store = self.store.clone();
             let key_id = record.id.clone();
             // Off the request path: a failed touch must not fail the request.

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod cloning;
+pub mod key_cache;
 pub mod reaper;
 pub mod reports;
 pub mod synthesis;

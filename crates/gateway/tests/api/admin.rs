@@ -265,11 +265,17 @@ async fn keys_can_be_issued_listed_and_revoked() {
             assert!(k.get(field).is_some(), "key metadata lacks {field}");
         }
     }
-    // Revocation is refused at once; the other key keeps working.
+    // Revocation is refused at once, also by the synthesis routes, which reuse a key looked
+    // up in the last second (this node forgets them when it revokes one); the other key
+    // keeps working.
+    let speech = json!({"text": "still mine?", "voice_name": "marcus"});
+    assert_eq!(app.post_tts(&second, &speech).await.status(), 200);
     let r = app
         .delete(&format!("/admin/keys/{key_id}"), &app.admin_key)
         .await;
     assert_eq!(r.status(), 200);
+    let e = error_body(app.post_tts(&second, &speech).await, 401).await;
+    assert!(e["detail"].as_str().unwrap().contains("revoked"));
     let e = error_body(app.get("/v1/me", &second).await, 401).await;
     assert!(e["detail"].as_str().unwrap().contains("revoked"));
     assert_eq!(app.get("/v1/me", &first_key).await.status(), 200);

@@ -49,6 +49,7 @@ pub async fn reset_cycle(
         .reset_cycle(id, Utc::now(), audit)
         .await
         .map_err(|e| user_not_found(e, id))?;
+    state.auth.forget_recent_keys();
     Ok(Json(UserResponse::from(&user)))
 }
 

@@ -142,5 +142,6 @@ pub async fn revoke_key(
         StoreError::NotFound => ApiError::NotFound(format!("key {key_id} not found")),
         other => other.into(),
     })?;
+    state.auth.forget_recent_keys();
     Ok(Json(KeyResponse::from(&key)))
 }

@@ -267,6 +267,7 @@ pub async fn patch_user(
         .update_user_audited(id, patch, audit)
         .await
         .map_err(|e| not_found(e, id))?;
+    state.auth.forget_recent_keys();
     Ok(Json(UserResponse::from(&user)))
 }
 
@@ -312,6 +313,7 @@ pub async fn put_quota(
         .update_user_audited(id, patch, audit)
         .await
         .map_err(|e| not_found(e, id))?;
+    state.auth.forget_recent_keys();
     Ok(Json(UserResponse::from(&user)))
 }
 

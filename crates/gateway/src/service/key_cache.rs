@@ -1,0 +1,157 @@
+//! Keys this node looked up in the last second, with their users, for the synthesis routes.
+//!
+//! A synthesis request otherwise starts with a database round trip for its key, before its
+//! reservation: on PostgreSQL that is a third of the metering's own time. Within
+//! [`TTL`] a key's record and user are served from here instead. What that can make stale,
+//! and why each is acceptable for up to a second:
+//!
+//! - revocation, expiry of the key and deactivation of the user: this node forgets every key
+//!   as soon as it makes such a change itself ([`KeyCache::clear`]); other nodes see it within
+//!   [`TTL`]. Expiry is checked against the clock on every request, cached or not.
+//! - the user's plan, rate and stream limits: apply within [`TTL`] on other nodes.
+//! - the user's quota and balances: never read from here; the reservation checks them in the
+//!   database.
+//!
+//! Routes that show the user (`/v1/me`) or manage accounts always read the database.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use crate::domain::records::{ApiKeyRecord, User};
+
+/// How long a looked-up key is served without asking the database again.
+pub const TTL: Duration = Duration::from_secs(1);
+
+/// Keys held at most; past it the cache starts over (a second's worth of distinct keys).
+const MAX_KEYS: usize = 10_000;
+
+struct Entry {
+    found: (ApiKeyRecord, User),
+    at: Instant,
+}
+
+/// See the module docs.
+#[derive(Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<Vec<u8>, Entry>>,
+}
+
+impl KeyCache {
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Entry>> {
+        // A poisoned lock only means a panic elsewhere mid-insert; the map is still a cache.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The key with this hash and its user, if looked up less than [`TTL`] ago.
+    pub fn get(&self, hash: &[u8]) -> Option<(ApiKeyRecord, User)> {
+        let entries = self.entries();
+        let entry = entries.get(hash)?;
+        (entry.at.elapsed() < TTL).then(|| entry.found.clone())
+    }
+
+    /// Remembers what the database returned for this hash.
+    pub fn put(&self, hash: Vec<u8>, found: (ApiKeyRecord, User)) {
+        let mut entries = self.entries();
+        if entries.len() >= MAX_KEYS && !entries.contains_key(&hash) {
+            entries.clear();
+        }
+        let at = Instant::now();
+        entries.insert(hash, Entry { found, at });
+    }
+
+    /// Notes that the key's last use was recorded at `at`, so the requests served from here
+    /// do not record it again.
+    pub fn touched(&self, hash: &[u8], at: DateTime<Utc>) {
+        if let Some(entry) = self.entries().get_mut(hash) {
+            entry.found.0.last_used_at = Some(at);
+        }
+    }
+
+    /// Forgets every key: after this node changed a key or a user.
+    pub fn clear(&self) {
+        self.entries().clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plan::{Plan, Role};
+
+    fn found(last_used_at: Option<DateTime<Utc>>) -> (ApiKeyRecord, User) {
+        let now = Utc::now();
+        let key = ApiKeyRecord {
+            id: "k1".into(),
+            user_id: 1,
+            name: "default".into(),
+            prefix: "odt_abc".into(),
+            hash: vec![1; 32],
+            created_at: now,
+            expires_at: None,
+            last_used_at,
+            revoked_at: None,
+        };
+        let user = User {
+            id: 1,
+            name: "A".into(),
+            email: "a@example.com".into(),
+            plan: Plan::Pro,
+            role: Role::User,
+            quota_ms: 1,
+            quota_custom: false,
+            used_ms: 0,
+            reserved_ms: 0,
+            rpm_limit: None,
+            max_streams: None,
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            cycle_anchor: now,
+            cycle_started_at: now,
+            cycle_ends_at: now,
+        };
+        (key, user)
+    }
+
+    #[test]
+    fn serves_a_key_until_cleared_and_records_touches() {
+        let cache = KeyCache::default();
+        assert!(cache.get(&[1]).is_none());
+        cache.put(vec![1], found(None));
+        assert_eq!(cache.get(&[1]).map(|f| f.0.id), Some("k1".to_string()));
+        assert!(cache.get(&[2]).is_none());
+        let at = Utc::now();
+        cache.touched(&[1], at);
+        assert_eq!(cache.get(&[1]).and_then(|f| f.0.last_used_at), Some(at));
+        cache.clear();
+        assert!(cache.get(&[1]).is_none());
+    }
+
+    #[test]
+    fn forgets_a_key_after_its_ttl() {
+        let cache = KeyCache::default();
+        let Some(long_ago) = Instant::now().checked_sub(TTL) else {
+            return; // the clock started less than a TTL ago: nothing can be that old
+        };
+        let stale = Entry {
+            found: found(None),
+            at: long_ago,
+        };
+        cache.entries().insert(vec![1], stale);
+        assert!(cache.get(&[1]).is_none());
+        cache.put(vec![1], found(None));
+        assert!(cache.get(&[1]).is_some());
+    }
+
+    #[test]
+    fn stays_bounded() {
+        let cache = KeyCache::default();
+        for i in 0..=MAX_KEYS {
+            cache.put(i.to_le_bytes().to_vec(), found(None));
+        }
+        assert_eq!(cache.entries().len(), 1, "started over past the bound");
+    }
+}
