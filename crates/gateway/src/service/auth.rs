@@ -103,6 +103,7 @@ impl Authenticator {
 
     /// Authenticates a request from `client`: refuses a throttled address with 429 before any
     /// database work, and counts failures against the address.
+    ///
     /// With `recent`, a key looked up in the last second is not looked up again (see
     /// [`KeyCache`] for what that may leave stale); only the synthesis routes ask for it.
     pub async fn authenticate_from(
@@ -149,9 +150,10 @@ impl Authenticator {
         let found = match cached {
             Some(found) => Some(found),
             None => {
+                let version = self.recent.version();
                 let found = self.store.find_key(&hash).await?;
                 if let Some(found) = &found {
-                    self.recent.put(hash.clone(), found.clone());
+                    self.recent.put(hash.clone(), found.clone(), version);
                 }
                 found
             }

@@ -15,6 +15,7 @@
 //! Routes that show the user (`/v1/me`) or manage accounts always read the database.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,6 +38,8 @@ struct Entry {
 #[derive(Default)]
 pub struct KeyCache {
     entries: Mutex<HashMap<Vec<u8>, Entry>>,
+    /// Counts clears: a lookup that began before one must not bring back what it forgot.
+    clears: AtomicU64,
 }
 
 impl KeyCache {
@@ -52,9 +55,18 @@ impl KeyCache {
         (entry.at.elapsed() < TTL).then(|| entry.found.clone())
     }
 
-    /// Remembers what the database returned for this hash.
-    pub fn put(&self, hash: Vec<u8>, found: (ApiKeyRecord, User)) {
+    /// Where the cache stands; take it before a lookup and give it back to [`KeyCache::put`].
+    pub fn version(&self) -> u64 {
+        self.clears.load(Ordering::Acquire)
+    }
+
+    /// Remembers what the database returned for this hash, unless the cache was cleared since
+    /// `version` (the lookup may have read the row before the change that cleared it).
+    pub fn put(&self, hash: Vec<u8>, found: (ApiKeyRecord, User), version: u64) {
         let mut entries = self.entries();
+        if self.version() != version {
+            return;
+        }
         if entries.len() >= MAX_KEYS && !entries.contains_key(&hash) {
             entries.clear();
         }
@@ -72,7 +84,9 @@ impl KeyCache {
 
     /// Forgets every key: after this node changed a key or a user.
     pub fn clear(&self) {
-        self.entries().clear();
+        let mut entries = self.entries();
+        self.clears.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
     }
 }
 
@@ -120,13 +134,17 @@ mod tests {
     fn serves_a_key_until_cleared_and_records_touches() {
         let cache = KeyCache::default();
         assert!(cache.get(&[1]).is_none());
-        cache.put(vec![1], found(None));
+        cache.put(vec![1], found(None), cache.version());
         assert_eq!(cache.get(&[1]).map(|f| f.0.id), Some("k1".to_string()));
         assert!(cache.get(&[2]).is_none());
         let at = Utc::now();
         cache.touched(&[1], at);
         assert_eq!(cache.get(&[1]).and_then(|f| f.0.last_used_at), Some(at));
+        let before = cache.version();
         cache.clear();
+        assert!(cache.get(&[1]).is_none());
+        // A lookup that began before the clear does not bring the key back.
+        cache.put(vec![1], found(None), before);
         assert!(cache.get(&[1]).is_none());
     }
 
@@ -142,7 +160,7 @@ mod tests {
         };
         cache.entries().insert(vec![1], stale);
         assert!(cache.get(&[1]).is_none());
-        cache.put(vec![1], found(None));
+        cache.put(vec![1], found(None), cache.version());
         assert!(cache.get(&[1]).is_some());
     }
 
@@ -150,7 +168,7 @@ mod tests {
     fn stays_bounded() {
         let cache = KeyCache::default();
         for i in 0..=MAX_KEYS {
-            cache.put(i.to_le_bytes().to_vec(), found(None));
+            cache.put(i.to_le_bytes().to_vec(), found(None), 0);
         }
         assert_eq!(cache.entries().len(), 1, "started over past the bound");
     }
