@@ -85,9 +85,9 @@ impl SqliteStore {
             .await
             .map_err(db_err)?;
         let (growth, checkpoint_calls) = checkpoint::LogGrowth::new();
-        let writer = writer::Writer::start(path, growth)?;
-        let checkpointer =
-            checkpoint::Checkpointer::start(path, writer.pause_handle(), checkpoint_calls)?;
+        let writer = writer::Writer::start(path, growth.clone())?;
+        let pause = writer.pause_handle();
+        let checkpointer = checkpoint::Checkpointer::start(path, pause, growth, checkpoint_calls)?;
         let readers = std::sync::Arc::new(readers::Readers::open(path)?);
         Ok(SqliteStore {
             write,

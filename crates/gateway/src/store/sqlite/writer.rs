@@ -248,7 +248,8 @@ impl Writer {
     /// Runs the op on the calling thread when the connection is idle and the write lock free;
     /// `None` when it must go to the writer thread instead.
     fn try_inline(&self, op: &Op) -> Option<Result<Reply, StoreError>> {
-        if self.shared.queued.load(Ordering::Relaxed) != 0 || self.shared.batching() {
+        let shared = &self.shared;
+        if shared.queued.load(Ordering::Relaxed) != 0 || shared.batching() || shared.growth.full() {
             return None;
         }
         let conn = self.shared.try_lock()?;
@@ -295,6 +296,8 @@ fn run(shared: &SharedConnection, rx: &mpsc::Receiver<(Op, ReplyTx)>) {
         // Counted as queued until answered: a caller must not slip an op in ahead of a
         // batch that is waiting for the connection, or the batch could wait indefinitely.
         let taken = batch.len();
+        // Checkpoints far behind the log: let one begin before writing more.
+        shared.growth.wait_for_room(BUSY_TIMEOUT);
         run_batch(&shared.lock(), &shared.growth, &mut batch);
         if taken > 1 {
             shared.batched();
