@@ -306,3 +306,37 @@ async fn a_request_whose_reservation_was_lost_is_still_recorded_and_billed_once(
     assert_eq!(records[0]["status"], "success");
     assert_eq!(records[0]["audio_seconds"], body["billed_seconds"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_whose_client_gave_up_still_finishes_and_is_billed_once() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_user("pro").await;
+    app.fault(json!({"kind": "delay", "delay_ms": 400})).await;
+    let request = json!({"text": "nobody is listening any more", "voice_name": "marcus"});
+    let gave_up = app
+        .client
+        .post(format!("http://{}/v1/tts", app.address))
+        .bearer_auth(&key)
+        .json(&request)
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(gave_up.is_err(), "the client stopped waiting");
+    let mut settled = Vec::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        settled = app.usage(&key).await;
+        if settled.first().is_some_and(|r| r["status"] != "pending") {
+            break;
+        }
+    }
+    assert_eq!(settled.len(), 1, "{settled:?}");
+    assert_eq!(
+        settled[0]["status"], "success",
+        "the engine call ran to the end"
+    );
+    let me = app.me(&key).await;
+    assert_eq!(me["reserved_seconds"], 0.0);
+    assert_eq!(me["used_seconds"], settled[0]["audio_seconds"]);
+    assert!(ms(&me["used_seconds"]) > 0);
+}

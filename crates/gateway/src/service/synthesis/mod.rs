@@ -2,11 +2,12 @@
 //! resolve the voice, reserve an upper-bound estimate atomically, call the engine, and settle
 //! the real length in the same transaction as the usage record.
 //!
-//! The engine call and its settlement run in their own task, so a client that goes away
-//! never leaves a reservation unsettled; a node that dies is covered by the lease reaper; a
+//! The engine call and its settlement move to a task of their own when the client goes away,
+//! so it never leaves a reservation unsettled; a node that dies is covered by the lease reaper; a
 //! node that shuts down settles what is still in flight when its grace period ends.
 
 mod admission;
+mod detach;
 mod settle;
 mod stream;
 mod voice_cache;
@@ -213,10 +214,7 @@ impl SynthesisService {
     ) -> Result<Spoken, SynthesisError> {
         let (job, rate_limit) = self.start(principal, params, endpoint, request_id).await?;
         let this = self.clone();
-        let spoken = tokio::spawn(async move { this.finish(job).await })
-            .await
-            .map_err(ApiError::internal)
-            .and_then(|r| r);
+        let spoken = detach::FinishOnDrop::new(async move { this.finish(job).await }).await;
         match spoken {
             Ok(spoken) => Ok(Spoken {
                 rate_limit,
