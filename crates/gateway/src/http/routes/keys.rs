@@ -119,7 +119,9 @@ pub async fn list_keys(
     Ok(Json(keys.iter().map(KeyResponse::from).collect()))
 }
 
-/// Revokes a key; every later request with it is refused.
+/// Revokes a key: requests with it are refused from now on by this node, and within a
+/// second by every other node (their synthesis routes reuse a key looked up in the last
+/// second).
 #[utoipa::path(
     delete,
     path = "/admin/keys/{key_id}",
