@@ -13,7 +13,7 @@ use super::db_err;
 use crate::domain::records::UsageStatus;
 use crate::store::{settlement_error, Reservation, Settled, Settlement, StoreError, UsageContext};
 
-const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
+const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, audio_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
 
 /// Expired leases settled per reaper transaction, so one pass never holds many locks long.
 const REAP_BATCH: i64 = 500;
@@ -21,6 +21,8 @@ const REAP_BATCH: i64 = 500;
 struct Outcome<'a> {
     status: UsageStatus,
     reserved_ms: i64,
+    /// Billed audio: zero unless the record is written already settled.
+    audio_ms: i64,
     error: Option<(&'a str, &'a str)>,
     lease_until: Option<DateTime<Utc>>,
 }
@@ -53,6 +55,7 @@ async fn insert_usage(
     bind_usage(sqlx::query(INSERT_USAGE), usage)
         .bind(outcome.status.as_str())
         .bind(outcome.reserved_ms)
+        .bind(outcome.audio_ms)
         .bind(outcome.error.map(|e| e.0))
         .bind(outcome.error.map(|e| e.1))
         .bind(outcome.lease_until)
@@ -129,6 +132,7 @@ async fn reserve_slow(
         let pending = Outcome {
             status: UsageStatus::Pending,
             reserved_ms: estimate_ms,
+            audio_ms: 0,
             error: None,
             lease_until: Some(lease_until),
         };
@@ -146,6 +150,7 @@ async fn reserve_slow(
         let refused = Outcome {
             status: UsageStatus::QuotaExceeded,
             reserved_ms: 0,
+            audio_ms: 0,
             error: Some(("quota_exceeded", "quota cannot cover the request")),
             lease_until: None,
         };
@@ -225,16 +230,11 @@ pub async fn settle_unreserved(
     let settled = Outcome {
         status: settlement.status,
         reserved_ms: 0,
+        audio_ms: billed_ms,
         error: settlement_error(&settlement),
         lease_until: None,
     };
     insert_usage(&mut tx, usage, settled).await?;
-    sqlx::query("UPDATE usage_records SET audio_ms = $1 WHERE id = $2")
-        .bind(billed_ms)
-        .bind(&usage.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
     let (remaining_ms,): (i64,) = sqlx::query_as(
         "UPDATE users SET used_ms = used_ms + $1 WHERE id = $2 RETURNING GREATEST(0, quota_ms - used_ms)",
     )
@@ -262,6 +262,7 @@ pub async fn record_refusal(
     let refused = Outcome {
         status,
         reserved_ms: 0,
+        audio_ms: 0,
         error: Some((error_code, error_message)),
         lease_until: None,
     };

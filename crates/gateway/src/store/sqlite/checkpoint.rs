@@ -95,6 +95,10 @@ impl LogGrowth {
     /// Waits (on the writer thread, never a caller's) until a checkpoint begins, when the log
     /// is [`full`](Self::full); at most `limit`, so writes go on if checkpoints stop.
     pub(super) fn wait_for_room(&self, limit: Duration) {
+        // The usual case, once per batch: no lock, no clock.
+        if !self.full() {
+            return;
+        }
         let deadline = Instant::now() + limit;
         let mut guard = self.room.0.lock().unwrap_or_else(PoisonError::into_inner);
         while self.full() {

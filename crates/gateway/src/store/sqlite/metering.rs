@@ -9,11 +9,13 @@ use super::db_err;
 use crate::domain::records::UsageStatus;
 use crate::store::{settlement_error, Reservation, Settled, Settlement, StoreError, UsageContext};
 
-pub(super) const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+pub(super) const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, audio_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 struct Outcome<'a> {
     status: UsageStatus,
     reserved_ms: i64,
+    /// Billed audio: zero unless the record is written already settled.
+    audio_ms: i64,
     error: Option<(&'a str, &'a str)>,
     lease_until: Option<DateTime<Utc>>,
 }
@@ -37,6 +39,7 @@ async fn insert_usage(
         .bind(usage.text_length)
         .bind(outcome.status.as_str())
         .bind(outcome.reserved_ms)
+        .bind(outcome.audio_ms)
         .bind(outcome.error.map(|e| e.0))
         .bind(outcome.error.map(|e| e.1))
         .bind(outcome.lease_until)
@@ -90,6 +93,7 @@ pub async fn reserve(
             Outcome {
                 status: UsageStatus::Pending,
                 reserved_ms: estimate_ms,
+                audio_ms: 0,
                 error: None,
                 lease_until: Some(lease_until),
             },
@@ -111,6 +115,7 @@ pub async fn reserve(
             Outcome {
                 status: UsageStatus::QuotaExceeded,
                 reserved_ms: 0,
+                audio_ms: 0,
                 error: Some(("quota_exceeded", message)),
                 lease_until: None,
             },
@@ -152,6 +157,7 @@ pub async fn record_refusal(
         Outcome {
             status,
             reserved_ms: 0,
+            audio_ms: 0,
             error: Some((error_code, error_message)),
             lease_until: None,
         },
@@ -171,16 +177,11 @@ pub async fn settle_unreserved(
     let settled = Outcome {
         status: settlement.status,
         reserved_ms: 0,
+        audio_ms: billed_ms,
         error: settlement_error(&settlement),
         lease_until: None,
     };
     insert_usage(&mut tx, usage, settled).await?;
-    sqlx::query("UPDATE usage_records SET audio_ms = ? WHERE id = ?")
-        .bind(billed_ms)
-        .bind(&usage.id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
     let (remaining_ms,): (i64,) = sqlx::query_as(
         "UPDATE users SET used_ms = used_ms + ? WHERE id = ? RETURNING MAX(0, quota_ms - used_ms)",
     )

@@ -252,7 +252,7 @@ impl Writer {
         if shared.queued.load(Ordering::Relaxed) != 0 || shared.batching() || shared.growth.full() {
             return None;
         }
-        let conn = self.shared.try_lock()?;
+        let conn = shared.try_lock()?;
         match begin_unless_busy(&conn) {
             Ok(()) => {}
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) => return None,
@@ -442,6 +442,7 @@ fn reserve(
             usage.text_length,
             UsageStatus::Pending.as_str(),
             estimate_ms,
+            0_i64,
             None::<&str>,
             None::<&str>,
             timestamp(lease_until),
