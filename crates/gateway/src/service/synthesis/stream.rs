@@ -1,13 +1,15 @@
-//! Streamed synthesis: the whole stream (admission, engine start, pump, settlement) runs in
-//! its own task, so a client that leaves at any point still has its request settled and its
-//! concurrency slot given back.
+//! Streamed synthesis: admission and the engine's start run in the request's task (moved to a
+//! task of their own if the client leaves), the rest of the stream in the pump's task, so a
+//! client that leaves at any point still has its request settled and its concurrency slot
+//! given back.
 
 use std::time::Instant;
 
 use futures::StreamExt;
 use odeadev_audio::AudioFormat;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
+use super::detach::FinishOnDrop;
 use super::{Frame, Job, StreamStart, SynthesisError, SynthesisService, TtsParams};
 use crate::engine::{AudioStream, EngineError, StreamEvent, SynthesisRequest};
 use crate::error::ApiError;
@@ -17,6 +19,10 @@ use crate::service::auth::Principal;
 impl SynthesisService {
     /// Starts a streamed synthesis. Returns once the first audio is ready (or the request has
     /// failed, so the client gets a proper status code); errors carry the rate-limit state.
+    ///
+    /// Everything up to the first audio runs in the caller's task, so the first byte crosses
+    /// no task boundary; if the client leaves before that, the start finishes in a task of its
+    /// own. The rest of the stream is pumped by a task of its own.
     pub async fn stream(
         &self,
         principal: &Principal,
@@ -24,31 +30,25 @@ impl SynthesisService {
         endpoint: &'static str,
         request_id: &str,
     ) -> Result<StreamStart, SynthesisError> {
-        let (ready, started) = oneshot::channel();
         let this = self.clone();
         let principal = principal.clone();
         let request_id = request_id.to_string();
-        tokio::spawn(async move {
-            match this.start(&principal, params, endpoint, &request_id).await {
-                Ok((job, rate_limit)) => this.run_stream(job, rate_limit, ready).await,
-                Err(e) => {
-                    let _ = ready.send(Err(e));
-                }
-            }
-        });
-        started.await.map_err(|_| {
-            SynthesisError::from(ApiError::internal(
-                "the stream task ended without an answer",
-            ))
-        })?
+        FinishOnDrop::new(async move {
+            let (job, rate_limit) = this
+                .start(&principal, params, endpoint, &request_id)
+                .await?;
+            this.open(job, rate_limit).await
+        })
+        .await
     }
 
-    async fn run_stream(
+    /// Opens the engine's stream; once its first audio is in, queues it for the client and
+    /// hands the rest of the stream to the pump's task.
+    async fn open(
         &self,
         mut job: Job,
         rate_limit: Option<RateDecision>,
-        ready: oneshot::Sender<Result<StreamStart, SynthesisError>>,
-    ) {
+    ) -> Result<StreamStart, SynthesisError> {
         let started = Instant::now();
         let opened = self.leased(&job, open_stream(&job)).await;
         if let Err(e) = &opened {
@@ -59,21 +59,37 @@ impl SynthesisService {
             Err(e) => {
                 let error = self.settle_failure(&job, e).await;
                 job.slot.release().await;
-                let _ = ready.send(Err(SynthesisError { error, rate_limit }));
-                return;
+                return Err(SynthesisError { error, rate_limit });
             }
         };
         let (tx, rx) = mpsc::channel(2);
+        // The first audio goes straight into the client's queue (empty, so it has room): the
+        // response body finds it there without waiting for the pump's task to run.
+        let (first, delivered_bytes) = match first {
+            StreamEvent::Audio(bytes) => {
+                let len = bytes.len() as u64;
+                match tx.try_send(Ok(Frame::Audio(bytes))) {
+                    Ok(()) => (None, len),
+                    Err(refused) => match refused.into_inner() {
+                        Ok(Frame::Audio(bytes)) => (Some(StreamEvent::Audio(bytes)), 0),
+                        _ => (None, 0),
+                    },
+                }
+            }
+            other => (Some(other), 0),
+        };
         let start = StreamStart {
             voice: job.voice.clone(),
             format: job.request.format,
             frames: rx,
             rate_limit,
         };
-        // If the client has gone, the frames receiver is dropped with the answer and the pump
-        // settles the request as cancelled.
-        let _ = ready.send(Ok(start));
-        self.pump(job, first, upstream, tx, started).await;
+        let this = self.clone();
+        tokio::spawn(async move {
+            this.pump(job, first, delivered_bytes, upstream, tx, started)
+                .await;
+        });
+        Ok(start)
     }
 
     /// Feeds the client until the stream ends, settles it, and gives the slot back before the
@@ -81,7 +97,8 @@ impl SynthesisService {
     async fn pump(
         &self,
         mut job: Job,
-        first: StreamEvent,
+        first: Option<StreamEvent>,
+        mut delivered_bytes: u64,
         mut upstream: AudioStream,
         tx: mpsc::Sender<Result<Frame, ApiError>>,
         started: Instant,
@@ -91,8 +108,7 @@ impl SynthesisService {
             Failed(EngineError),
             ClientGone,
         }
-        let mut delivered_bytes: u64 = 0;
-        let mut next = Some(Ok(first));
+        let mut next = first.map(Ok);
         let mut renew = crate::ticks::every(self.lease / 3);
         let end = loop {
             let event = match next.take() {
