@@ -64,7 +64,7 @@ pub struct Settings {
     pub bind: SocketAddr,
     /// Database.
     pub database: DatabaseSettings,
-    /// Connections in the database pool (`ODEADEV_DB_MAX_CONNECTIONS`; SQLite: readers).
+    /// Connections to the database per node (`ODEADEV_DB_MAX_CONNECTIONS`; SQLite: readers).
     pub db_max_connections: u32,
     /// How long a request waits for a pooled PostgreSQL connection
     /// (`ODEADEV_DB_ACQUIRE_TIMEOUT_MS`).

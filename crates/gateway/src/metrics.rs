@@ -99,7 +99,8 @@ pub fn breaker_state(engine: &'static str, state: &'static str) {
     metrics::gauge!("odeadev_circuit_breaker_state", "engine" => engine).set(value);
 }
 
-/// Database pool connections by state (`in_use`, `idle`) and pool (`read`, `write`).
+/// Database pool connections by state (`in_use`, `idle`) and pool (PostgreSQL: `main`,
+/// `metering`; SQLite: `read`, `write`).
 pub fn db_pool(pool: &'static str, in_use: u32, idle: u32) {
     metrics::gauge!("odeadev_db_pool_connections", "pool" => pool, "state" => "in_use")
         .set(f64::from(in_use));

@@ -36,6 +36,11 @@ impl Fixture {
 
     /// `None` (after saying so) when PostgreSQL is not configured locally; panics in CI.
     async fn postgres() -> Option<Fixture> {
+        Fixture::postgres_with(&[]).await
+    }
+
+    /// [`Fixture::postgres`] with more settings.
+    async fn postgres_with(extra: &[(&str, &str)]) -> Option<Fixture> {
         let Some(admin_url) = test_database_url() else {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -45,7 +50,12 @@ impl Fixture {
             return None;
         };
         let pg = PgTestDatabase::create(&admin_url).await;
-        let settings = Settings::load(&[("DATABASE_URL", pg.url.as_str())], None).unwrap();
+        let vars: std::collections::HashMap<String, String> = [("DATABASE_URL", pg.url.as_str())]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let settings = Settings::load(&vars, None).unwrap();
         Some(Fixture {
             settings,
             _dir: tempfile::tempdir().unwrap(),
@@ -76,6 +86,132 @@ async fn postgres_store_keeps_the_contract() {
         return;
     };
     store_story(fixture.migrated_store().await).await;
+}
+
+/// A node keeps to `ODEADEV_DB_MAX_CONNECTIONS` connections in all, metering included, and a
+/// server that dropped them costs the metering path at most one failed statement, with the
+/// books untouched by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_node_keeps_its_connection_budget_and_replaces_dropped_connections() {
+    use sqlx::Connection;
+    let Some(fixture) = Fixture::postgres_with(&[("ODEADEV_DB_MAX_CONNECTIONS", "4")]).await else {
+        return;
+    };
+    let store = fixture.migrated_store().await;
+    let (user, _) = store
+        .create_user(
+            story::new_user(
+                "budget@example.com",
+                odeadev_tts::domain::plan::Plan::Enterprise,
+            ),
+            story::new_key(41),
+        )
+        .await
+        .unwrap();
+    let pg = fixture._pg.as_ref().unwrap();
+    let database = url::Url::parse(&pg.url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_string();
+    let mut admin = sqlx::PgConnection::connect(&pg.url).await.unwrap();
+    let count_node = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'odeadev-tts'";
+    let lease = chrono::Utc::now() + chrono::Duration::minutes(5);
+    let done = odeadev_tts::domain::records::UsageStatus::Success;
+
+    let requests: Vec<_> = (0..24)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for _ in 0..5 {
+                    let usage = story::usage(user.id);
+                    assert!(story::reserve(store.as_ref(), &usage, 10, lease).await);
+                    store.get_user(user.id).await.unwrap();
+                    let settled = store.settle(&usage.id, story::settlement(done, 10));
+                    assert!(settled.await.unwrap().applied);
+                }
+            })
+        })
+        .collect();
+    let mut peak = 0i64;
+    while requests.iter().any(|r| !r.is_finished()) {
+        let (open,): (i64,) = sqlx::query_as(count_node)
+            .bind(&database)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        peak = peak.max(open);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    for request in requests {
+        request.await.unwrap();
+    }
+    let (open,): (i64,) = sqlx::query_as(count_node)
+        .bind(&database)
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    assert!(
+        peak.max(open) <= 4,
+        "the node opened {} connections",
+        peak.max(open)
+    );
+    let metering = store
+        .pool_stats()
+        .into_iter()
+        .find(|p| p.name == "metering");
+    assert!(
+        metering.is_some_and(|p| p.in_use + p.idle >= 1),
+        "the metering statements ran on their own connections"
+    );
+    assert_eq!(store.get_user(user.id).await.unwrap().used_ms, 24 * 5 * 10);
+
+    // The server drops every connection of the node (a restart, a failover).
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'odeadev-tts'")
+        .bind(&database)
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let (open,): (i64,) = sqlx::query_as(count_node)
+            .bind(&database)
+            .fetch_one(&mut admin)
+            .await
+            .unwrap();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut failures = 0;
+    let mut reserved = 0;
+    for _ in 0..4 {
+        match store.reserve(&story::usage(user.id), 10, lease).await {
+            Ok(odeadev_tts::store::Reservation::Reserved) => reserved += 1,
+            Ok(refused) => panic!("refused: {refused:?}"),
+            Err(odeadev_tts::store::StoreError::Unavailable(_)) => failures += 1,
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+    }
+    assert!(
+        failures <= 1,
+        "{failures} reservations failed on dropped connections"
+    );
+    assert_eq!(reserved, 4 - failures);
+    // The shared pool may still hand out each of its dropped connections once.
+    let mut after = None;
+    for _ in 0..5 {
+        if let Ok(user) = store.get_user(user.id).await {
+            after = Some(user);
+            break;
+        }
+    }
+    assert_eq!(
+        after.expect("the pool reconnected").reserved_ms,
+        10 * reserved,
+        "a failed reservation holds nothing"
+    );
+    let _ = admin.close().await;
 }
 
 /// Checkpoints run on their own thread, never inside a request's commit; the write-ahead log

@@ -10,6 +10,7 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, PgPool, Postgres};
 
 use super::db_err;
+use super::metering_connections::MeteringConnections;
 use crate::domain::records::UsageStatus;
 use crate::store::{settlement_error, Reservation, Settled, Settlement, StoreError, UsageContext};
 
@@ -88,19 +89,19 @@ const SETTLE: &str = "WITH settled AS (UPDATE usage_records SET status = $1, aud
 /// Reserves quota with one conditional update and writes the usage record, atomically.
 pub async fn reserve(
     pool: &PgPool,
+    metering: &MeteringConnections,
     usage: &UsageContext,
     estimate_ms: i64,
     lease_until: DateTime<Utc>,
 ) -> Result<Reservation, StoreError> {
-    let reserved = bind_usage(sqlx::query(RESERVE_FAST), usage)
+    let mut metered = metering.take().await?;
+    let result = bind_usage(sqlx::query(RESERVE_FAST), usage)
         .bind(estimate_ms)
         .bind(lease_until)
         .bind(Utc::now())
-        .execute(pool)
-        .await
-        .map_err(db_err)?
-        .rows_affected()
-        == 1;
+        .execute(metered.conn())
+        .await;
+    let reserved = metered.finish(result)?.rows_affected() == 1;
     if reserved {
         return Ok(Reservation::Reserved);
     }
@@ -185,19 +186,21 @@ pub async fn extend_lease(
 /// the status changed and updates nothing, the user's balance included.
 pub async fn settle(
     pool: &PgPool,
+    metering: &MeteringConnections,
     usage_id: &str,
     settlement: Settlement,
 ) -> Result<Settled, StoreError> {
-    let billed: Option<(i64,)> = sqlx::query_as(SETTLE)
+    let mut metered = metering.take().await?;
+    let result = sqlx::query_as(SETTLE)
         .bind(settlement.status.as_str())
         .bind(settlement.billed_ms)
         .bind(&settlement.error_code)
         .bind(&settlement.error_message)
         .bind(Utc::now())
         .bind(usage_id)
-        .fetch_optional(pool)
-        .await
-        .map_err(db_err)?;
+        .fetch_optional(metered.conn())
+        .await;
+    let billed: Option<(i64,)> = metered.finish(result)?;
     if let Some((remaining_ms,)) = billed {
         return Ok(Settled {
             applied: true,

@@ -5,6 +5,7 @@ mod audit;
 mod cycles;
 mod keys;
 mod metering;
+mod metering_connections;
 mod reports;
 mod rows;
 mod usage;
@@ -24,6 +25,7 @@ use super::*;
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::cycle::BillingPeriod;
 use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
+use metering_connections::MeteringConnections;
 
 /// Migrations for PostgreSQL, embedded in the binary.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -31,7 +33,8 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/post
 /// Connection pool settings.
 #[derive(Debug, Clone, Copy)]
 pub struct PgPoolSettings {
-    /// Connections in the pool.
+    /// Connections this node opens at most: half (rounded down) for the metering statements,
+    /// the rest for the shared pool; a budget of one is not split.
     pub max_connections: u32,
     /// How long a request waits for a free connection before failing as unavailable.
     pub acquire_timeout: Duration,
@@ -43,6 +46,8 @@ pub struct PgPoolSettings {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Where every synthesis's reservation and settlement run.
+    metering: Arc<MeteringConnections>,
     /// Options for the dedicated migration connection (no statement timeout); boxed because
     /// they are large and rarely used.
     migrate_options: Arc<PgConnectOptions>,
@@ -75,8 +80,10 @@ impl PostgresStore {
             .application_name("odeadev-tts");
         let timeout_ms = settings.statement_timeout.as_millis().to_string();
         let options = base.clone().options([("statement_timeout", timeout_ms)]);
+        let budget = settings.max_connections.max(1);
+        let metering_size = if budget >= 2 { budget / 2 } else { 0 };
         let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections.max(1))
+            .max_connections(budget - metering_size)
             .acquire_timeout(settings.acquire_timeout)
             // sqlx pings every connection it hands out by default: a round trip before each
             // query. Only a connection idle long enough for the server or a middlebox to have
@@ -91,14 +98,21 @@ impl PostgresStore {
                     Ok(true)
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(db_err)?;
+        let metering = Arc::new(MeteringConnections::new(
+            options,
+            metering_size,
+            settings.acquire_timeout,
+            pool.clone(),
+        ));
         // Waiting for another node's migration lock, or a long migration, must not be cut off
         // by the request-sized statement timeout.
         let migrate_options = Arc::new(base.options([("statement_timeout", "0")]));
         Ok(PostgresStore {
             pool,
+            metering,
             migrate_options,
         })
     }
@@ -135,6 +149,7 @@ impl PostgresStore {
 
     /// Closes every pooled connection.
     pub async fn close(&self) {
+        self.metering.close().await;
         self.pool.close().await;
     }
 }
@@ -143,11 +158,14 @@ impl PostgresStore {
 impl Store for PostgresStore {
     fn pool_stats(&self) -> Vec<PoolStats> {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
-        vec![PoolStats {
+        let shared = PoolStats {
             name: "main",
             in_use: self.pool.size().saturating_sub(idle),
             idle,
-        }]
+        };
+        std::iter::once(shared)
+            .chain(self.metering.stats())
+            .collect()
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -248,7 +266,7 @@ impl Store for PostgresStore {
         estimate_ms: i64,
         lease_until: DateTime<Utc>,
     ) -> Result<Reservation, StoreError> {
-        metering::reserve(&self.pool, usage, estimate_ms, lease_until).await
+        metering::reserve(&self.pool, &self.metering, usage, estimate_ms, lease_until).await
     }
 
     async fn extend_lease(
@@ -260,7 +278,7 @@ impl Store for PostgresStore {
     }
 
     async fn settle(&self, usage_id: &str, settlement: Settlement) -> Result<Settled, StoreError> {
-        metering::settle(&self.pool, usage_id, settlement).await
+        metering::settle(&self.pool, &self.metering, usage_id, settlement).await
     }
 
     async fn settle_unreserved(
