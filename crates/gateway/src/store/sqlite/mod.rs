@@ -60,6 +60,12 @@ impl SqliteStore {
             .map_err(db_err)?
             .filename(path)
             .create_if_missing(true)
+            // A new database gets 512-byte pages (an existing file keeps its own). A metered
+            // request changes a few small rows, yet writes each page it touches to the log
+            // whole, about nine per request: at 4 KiB pages that was 37 KB, and syncing it at
+            // every checkpoint was most of a single client's p99 (1.2–1.3 ms against 0.8–0.9).
+            // Rows here are a few hundred bytes; longer error messages overflow, which is rare.
+            .page_size(512)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))

@@ -39,7 +39,7 @@ const MAX_BATCH: usize = 256;
 const BATCHING_QUIET: Duration = Duration::from_millis(5);
 
 /// How long the writer thread (never a caller) waits for another connection's write lock.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const RESERVE_FAST: &str = "UPDATE users SET reserved_ms = reserved_ms + ?1 WHERE id = ?2 AND is_active = 1 AND used_ms + reserved_ms + ?1 <= quota_ms AND cycle_ends_at > ?3";
 const SETTLE_RECORD: &str = "UPDATE usage_records SET status = ?1, audio_ms = MIN(MAX(?2, 0), reserved_ms), error_code = ?3, error_message = ?4, settled_at = ?5, lease_expires_at = NULL WHERE id = ?6 AND status = 'pending' RETURNING user_id, reserved_ms, audio_ms";
