@@ -142,9 +142,7 @@ impl Stack {
             .map_err(|_| StoreError::Unavailable("timed out connecting to the database".into()))?
             .map_err(db_err)
     }
-}
 
-impl Stack {
     fn put_back(&self, conn: PgConnection) {
         if self.permits.is_closed() {
             return;
