@@ -88,6 +88,32 @@ async fn postgres_store_keeps_the_contract() {
     store_story(fixture.migrated_store().await).await;
 }
 
+/// A user on the enterprise plan, with one key.
+async fn enterprise_user(
+    store: &dyn Store,
+    email: &str,
+    key_tag: u8,
+) -> odeadev_tts::domain::records::User {
+    let plan = odeadev_tts::domain::plan::Plan::Enterprise;
+    let (user, _) = store
+        .create_user(story::new_user(email, plan), story::new_key(key_tag))
+        .await
+        .unwrap();
+    user
+}
+
+/// Connections the gateway holds open to `database`.
+async fn node_connections(admin: &mut sqlx::PgConnection, database: &str) -> i64 {
+    let (open,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'odeadev-tts'",
+    )
+    .bind(database)
+    .fetch_one(admin)
+    .await
+    .unwrap();
+    open
+}
+
 /// A node keeps to `ODEADEV_DB_MAX_CONNECTIONS` connections in all, metering included, and a
 /// server that dropped them costs the metering path at most one failed statement, with the
 /// books untouched by it.
@@ -98,16 +124,7 @@ async fn postgres_node_keeps_its_connection_budget_and_replaces_dropped_connecti
         return;
     };
     let store = fixture.migrated_store().await;
-    let (user, _) = store
-        .create_user(
-            story::new_user(
-                "budget@example.com",
-                odeadev_tts::domain::plan::Plan::Enterprise,
-            ),
-            story::new_key(41),
-        )
-        .await
-        .unwrap();
+    let user = enterprise_user(store.as_ref(), "budget@example.com", 41).await;
     let pg = fixture._pg.as_ref().unwrap();
     let database = url::Url::parse(&pg.url)
         .unwrap()
@@ -115,7 +132,6 @@ async fn postgres_node_keeps_its_connection_budget_and_replaces_dropped_connecti
         .trim_start_matches('/')
         .to_string();
     let mut admin = sqlx::PgConnection::connect(&pg.url).await.unwrap();
-    let count_node = "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'odeadev-tts'";
     let lease = chrono::Utc::now() + chrono::Duration::minutes(5);
     let done = odeadev_tts::domain::records::UsageStatus::Success;
 
@@ -135,27 +151,14 @@ async fn postgres_node_keeps_its_connection_budget_and_replaces_dropped_connecti
         .collect();
     let mut peak = 0i64;
     while requests.iter().any(|r| !r.is_finished()) {
-        let (open,): (i64,) = sqlx::query_as(count_node)
-            .bind(&database)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-        peak = peak.max(open);
+        peak = peak.max(node_connections(&mut admin, &database).await);
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     for request in requests {
         request.await.unwrap();
     }
-    let (open,): (i64,) = sqlx::query_as(count_node)
-        .bind(&database)
-        .fetch_one(&mut admin)
-        .await
-        .unwrap();
-    assert!(
-        peak.max(open) <= 4,
-        "the node opened {} connections",
-        peak.max(open)
-    );
+    let peak = peak.max(node_connections(&mut admin, &database).await);
+    assert!(peak <= 4, "the node opened {peak} connections");
     let metering = store
         .pool_stats()
         .into_iter()
@@ -173,12 +176,7 @@ async fn postgres_node_keeps_its_connection_budget_and_replaces_dropped_connecti
         .await
         .unwrap();
     for _ in 0..100 {
-        let (open,): (i64,) = sqlx::query_as(count_node)
-            .bind(&database)
-            .fetch_one(&mut admin)
-            .await
-            .unwrap();
-        if open == 0 {
+        if node_connections(&mut admin, &database).await == 0 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -222,16 +220,7 @@ async fn sqlite_log_stays_bounded_while_writes_never_pause() {
     const LIMIT: u64 = 80 << 20;
     let fixture = Fixture::sqlite().await;
     let store = fixture.migrated_store().await;
-    let (user, _) = store
-        .create_user(
-            story::new_user(
-                "wal@example.com",
-                odeadev_tts::domain::plan::Plan::Enterprise,
-            ),
-            story::new_key(9),
-        )
-        .await
-        .unwrap();
+    let user = enterprise_user(store.as_ref(), "wal@example.com", 9).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(4);
     let lease = chrono::Utc::now() + chrono::Duration::minutes(5);
     let writers: Vec<_> = (0..8)
