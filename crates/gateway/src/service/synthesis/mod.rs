@@ -2,9 +2,10 @@
 //! resolve the voice, reserve an upper-bound estimate atomically, call the engine, and settle
 //! the real length in the same transaction as the usage record.
 //!
-//! The engine call and its settlement move to a task of their own when the client goes away,
-//! so it never leaves a reservation unsettled; a node that dies is covered by the lease reaper; a
-//! node that shuts down settles what is still in flight when its grace period ends.
+//! A request runs in its caller's task; admission, reservation, the engine call and the
+//! settlement move to a task of their own when the client goes away, so it never leaves a
+//! reservation unsettled; a node that dies is covered by the lease reaper; a node that shuts
+//! down settles what is still in flight when its grace period ends.
 
 mod admission;
 mod detach;
@@ -212,16 +213,51 @@ impl SynthesisService {
         endpoint: &'static str,
         request_id: &str,
     ) -> Result<Spoken, SynthesisError> {
-        let (job, rate_limit) = self.start(principal, params, endpoint, request_id).await?;
+        self.started(
+            principal,
+            params,
+            endpoint,
+            request_id,
+            |this, job, rate_limit| async move {
+                match this.finish(job).await {
+                    Ok(spoken) => Ok(Spoken {
+                        rate_limit,
+                        ..spoken
+                    }),
+                    Err(error) => Err(SynthesisError { error, rate_limit }),
+                }
+            },
+        )
+        .await
+    }
+
+    /// Admits and reserves the request, then hands its job to `then`: all in the caller's
+    /// task, moved to a task of its own if the caller stops waiting (the client left), so
+    /// that whatever was reserved is settled. Spawning up front would do the same, but costs
+    /// every request a task and a cross-task wake-up.
+    async fn started<T, Then, Work>(
+        &self,
+        principal: &Principal,
+        params: TtsParams,
+        endpoint: &'static str,
+        request_id: &str,
+        then: Then,
+    ) -> Result<T, SynthesisError>
+    where
+        T: Send + 'static,
+        Then: FnOnce(SynthesisService, Job, Option<RateDecision>) -> Work + Send + 'static,
+        Work: std::future::Future<Output = Result<T, SynthesisError>> + Send,
+    {
         let this = self.clone();
-        let spoken = detach::FinishOnDrop::new(async move { this.finish(job).await }).await;
-        match spoken {
-            Ok(spoken) => Ok(Spoken {
-                rate_limit,
-                ..spoken
-            }),
-            Err(error) => Err(SynthesisError { error, rate_limit }),
-        }
+        let principal = principal.clone();
+        let request_id = request_id.to_string();
+        detach::FinishOnDrop::new(async move {
+            let (job, rate_limit) = this
+                .start(&principal, params, endpoint, &request_id)
+                .await?;
+            then(this, job, rate_limit).await
+        })
+        .await
     }
 
     async fn finish(&self, mut job: Job) -> Result<Spoken, ApiError> {

@@ -9,7 +9,6 @@ use futures::StreamExt;
 use odeadev_audio::AudioFormat;
 use tokio::sync::mpsc;
 
-use super::detach::FinishOnDrop;
 use super::{Frame, Job, StreamStart, SynthesisError, SynthesisService, TtsParams};
 use crate::engine::{AudioStream, EngineError, StreamEvent, SynthesisRequest};
 use crate::error::ApiError;
@@ -20,9 +19,9 @@ impl SynthesisService {
     /// Starts a streamed synthesis. Returns once the first audio is ready (or the request has
     /// failed, so the client gets a proper status code); errors carry the rate-limit state.
     ///
-    /// Everything up to the first audio runs in the caller's task, so the first byte crosses
-    /// no task boundary; if the client leaves before that, the start finishes in a task of its
-    /// own. The rest of the stream is pumped by a task of its own.
+    /// Everything up to the first audio runs in the caller's task (see `started`), so the
+    /// first byte crosses no task boundary; the rest of the stream is pumped by a task of its
+    /// own.
     pub async fn stream(
         &self,
         principal: &Principal,
@@ -30,15 +29,13 @@ impl SynthesisService {
         endpoint: &'static str,
         request_id: &str,
     ) -> Result<StreamStart, SynthesisError> {
-        let this = self.clone();
-        let principal = principal.clone();
-        let request_id = request_id.to_string();
-        FinishOnDrop::new(async move {
-            let (job, rate_limit) = this
-                .start(&principal, params, endpoint, &request_id)
-                .await?;
-            this.open(job, rate_limit).await
-        })
+        self.started(
+            principal,
+            params,
+            endpoint,
+            request_id,
+            |this, job, rate_limit| async move { this.open(job, rate_limit).await },
+        )
         .await
     }
 
@@ -63,20 +60,17 @@ impl SynthesisService {
             }
         };
         let (tx, rx) = mpsc::channel(2);
-        // The first audio goes straight into the client's queue (empty, so it has room): the
-        // response body finds it there without waiting for the pump's task to run.
-        let (first, delivered_bytes) = match first {
+        // The first audio goes straight into the client's queue, so the response body finds
+        // it there without waiting for the pump's task to run. The queue is new, with room,
+        // and its receiver is in hand: the send neither waits nor fails.
+        let mut delivered_bytes = 0;
+        let first = match first {
             StreamEvent::Audio(bytes) => {
-                let len = bytes.len() as u64;
-                match tx.try_send(Ok(Frame::Audio(bytes))) {
-                    Ok(()) => (None, len),
-                    Err(refused) => match refused.into_inner() {
-                        Ok(Frame::Audio(bytes)) => (Some(StreamEvent::Audio(bytes)), 0),
-                        _ => (None, 0),
-                    },
-                }
+                delivered_bytes = bytes.len() as u64;
+                let _ = tx.send(Ok(Frame::Audio(bytes))).await;
+                None
             }
-            other => (Some(other), 0),
+            other => Some(other),
         };
         let start = StreamStart {
             voice: job.voice.clone(),
