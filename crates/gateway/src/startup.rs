@@ -256,6 +256,7 @@ impl Application {
             self.settings.reap_interval,
         ));
         let synthesis = self.state.synthesis.clone();
+        let store = self.state.store.clone();
         let metrics = self.metrics_listener.map(|listener| {
             let app = crate::http::metrics_router(self.state.clone());
             tokio::spawn(async move { axum::serve(listener, app).await })
@@ -289,6 +290,7 @@ impl Application {
                 "settled requests still in flight at shutdown as failed"
             );
         }
+        store.close().await;
         Ok(())
     }
 }

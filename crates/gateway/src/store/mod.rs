@@ -227,6 +227,10 @@ pub trait Store: Send + Sync {
         Vec::new()
     }
 
+    /// Closes the store's connections, at shutdown once nothing uses it any more; a server
+    /// then sees each session end cleanly instead of its socket dropping.
+    async fn close(&self) {}
+
     /// Cheap round trip for readiness.
     async fn ping(&self) -> Result<(), StoreError>;
     /// Returns the stored key pepper, storing `candidate` first if there is none.

@@ -146,16 +146,15 @@ impl PostgresStore {
         let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
         Ok(schema::pending(&MIGRATOR, &applied))
     }
-
-    /// Closes every pooled connection.
-    pub async fn close(&self) {
-        self.metering.close().await;
-        self.pool.close().await;
-    }
 }
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn close(&self) {
+        self.metering.close().await;
+        self.pool.close().await;
+    }
+
     fn pool_stats(&self) -> Vec<PoolStats> {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
         let shared = PoolStats {

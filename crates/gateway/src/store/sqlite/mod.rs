@@ -127,6 +127,11 @@ impl SqliteStore {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+
     fn pool_stats(&self) -> Vec<PoolStats> {
         [("write", &self.write), ("read", &self.read)]
             .into_iter()
