@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod error;
+mod fold_wakes;
 pub mod http;
 pub mod limits;
 pub mod metrics;

@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::config::ServerSettings;
+use crate::fold_wakes::FoldWakes;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains within the grace period.
 /// Returns whether every connection finished within it.
@@ -64,11 +65,13 @@ pub async fn serve(
             TowerToHyperService::new(service),
         );
         let connection = graceful.watch(connection.into_owned());
-        tokio::spawn(async move {
+        // Requests run in their connection's task; see `fold_wakes` for why they stay on
+        // their worker.
+        tokio::spawn(FoldWakes::new(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
-        });
+        }));
     }
     drop(listener);
     tracing::info!(
