@@ -300,6 +300,7 @@ const UPSTREAM_FAILED: &[(u16, &str)] = &[(502, "upstream_error")];
 const ENGINE_UNAVAILABLE: &[(u16, &str)] = &[(503, "engine_unavailable")];
 
 mod billing;
+mod connections;
 mod faults;
 mod resilience;
 mod streaming;

@@ -56,13 +56,13 @@ impl MinimaxEngine {
         request: reqwest::RequestBuilder,
     ) -> Result<T, EngineError> {
         let call = async {
-            let response = request
+            let mut response = request
                 .header(AUTHORIZATION, self.auth.clone())
                 .send()
                 .await
                 .map_err(transport_error)?;
-            check_status(&response)?;
-            let bytes = read_bounded(response, 1024 * 1024).await?;
+            check_status(response.status())?;
+            let bytes = read_bounded(&mut response, 1024 * 1024).await?;
             serde_json::from_slice::<T>(&bytes)
                 .map_err(|e| EngineError::BadResponse(format!("invalid JSON: {e}")))
         };

@@ -10,25 +10,29 @@ mod clone;
 mod protocol;
 mod sse;
 mod stream;
+mod upstream;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
 use rand::Rng;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::HeaderValue;
 use secrecy::ExposeSecret;
-use url::Url;
 
 use self::protocol::{decode_hex, error_for_code, T2aRequest, T2aResponse};
+use self::upstream::{Answer, Upstream};
 use super::breaker::CircuitBreaker;
 use super::{AudioStream, Engine, EngineError, Provider, Synthesis, SynthesisRequest};
 use crate::config::MinimaxSettings;
 
 /// The MiniMax engine.
 pub struct MinimaxEngine {
+    /// Speech (`/v1/t2a_v2`), on connections driven by the calling task.
+    t2a: Arc<Upstream>,
+    /// Voice cloning's uploads: rare, multipart, off the hot path.
     http: reqwest::Client,
-    t2a_url: Url,
     auth: HeaderValue,
     settings: MinimaxSettings,
     breaker: CircuitBreaker,
@@ -37,11 +41,13 @@ pub struct MinimaxEngine {
 impl MinimaxEngine {
     /// Builds the engine; fails only if the HTTP client cannot be built.
     pub fn new(settings: MinimaxSettings) -> anyhow::Result<MinimaxEngine> {
+        // Like the speech connections: direct, whatever HTTP(S)_PROXY says.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .connect_timeout(settings.connect_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(256)
+            .pool_max_idle_per_host(4)
             .tcp_nodelay(true)
             .user_agent(concat!("odeadev-tts/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -61,20 +67,16 @@ impl MinimaxEngine {
                 })?;
         auth.set_sensitive(true);
         Ok(MinimaxEngine {
+            t2a: Arc::new(Upstream::new(
+                &t2a_url,
+                auth.clone(),
+                settings.connect_timeout,
+            )?),
             http,
-            t2a_url,
             auth,
             breaker: CircuitBreaker::new(settings.breaker_failures, settings.breaker_cooldown),
             settings,
         })
-    }
-
-    fn post(&self, body: &T2aRequest<'_>) -> reqwest::RequestBuilder {
-        self.http
-            .post(self.t2a_url.clone())
-            .header(AUTHORIZATION, self.auth.clone())
-            .header(CONTENT_TYPE, "application/json")
-            .json(body)
     }
 
     /// Runs `attempt` with retries for retryable failures, inside the breaker.
@@ -118,11 +120,12 @@ impl MinimaxEngine {
     }
 
     async fn synthesize_once(&self, request: &SynthesisRequest) -> Result<Synthesis, EngineError> {
-        let body = T2aRequest::new(request, false);
+        let body = T2aRequest::new(request, false).encode()?;
         let call = async {
-            let response = self.post(&body).send().await.map_err(transport_error)?;
-            check_status(&response)?;
-            let bytes = read_bounded(response, self.settings.max_response_bytes).await?;
+            let mut answer = self.t2a.post_json(body).await?;
+            check_status(answer.status())?;
+            let bytes = read_bounded(&mut answer, self.settings.max_response_bytes).await?;
+            self.t2a.give_back(answer);
             parse_synthesis(&bytes, request)
         };
         tokio::time::timeout(self.settings.timeout, call)
@@ -146,8 +149,7 @@ fn transport_error(e: reqwest::Error) -> EngineError {
     }
 }
 
-fn check_status(response: &reqwest::Response) -> Result<(), EngineError> {
-    let status = response.status();
+fn check_status(status: reqwest::StatusCode) -> Result<(), EngineError> {
     if status.is_success() {
         return Ok(());
     }
@@ -163,35 +165,66 @@ fn check_status(response: &reqwest::Response) -> Result<(), EngineError> {
     })
 }
 
-async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<Bytes, EngineError> {
+/// A response body, read chunk by chunk.
+trait Chunks {
+    /// The length the response declared, if it did.
+    fn declared_len(&self) -> Option<u64>;
+    /// The next chunk; `None` at the end.
+    async fn chunk(&mut self) -> Result<Option<Bytes>, EngineError>;
+}
+
+impl Chunks for reqwest::Response {
+    fn declared_len(&self) -> Option<u64> {
+        self.content_length()
+    }
+
+    async fn chunk(&mut self) -> Result<Option<Bytes>, EngineError> {
+        reqwest::Response::chunk(self)
+            .await
+            .map_err(transport_error)
+    }
+}
+
+impl Chunks for Answer {
+    fn declared_len(&self) -> Option<u64> {
+        Answer::declared_len(self)
+    }
+
+    async fn chunk(&mut self) -> Result<Option<Bytes>, EngineError> {
+        Answer::chunk(self).await
+    }
+}
+
+/// The whole body, refused once it exceeds `max` bytes.
+async fn read_bounded(body: &mut impl Chunks, max: usize) -> Result<Bytes, EngineError> {
     let too_large = || EngineError::BadResponse(format!("response larger than {max} bytes"));
-    let declared = response.content_length();
+    let declared = body.declared_len();
     if declared.is_some_and(|len| len as usize > max) {
         return Err(too_large());
     }
-    let Some(first) = response.chunk().await.map_err(transport_error)? else {
+    let Some(first) = body.chunk().await? else {
         return Ok(Bytes::new());
     };
     if first.len() > max {
         return Err(too_large());
     }
-    let Some(second) = response.chunk().await.map_err(transport_error)? else {
+    let Some(second) = body.chunk().await? else {
         // The whole body arrived as one chunk: no copy.
         return Ok(first);
     };
     // Sized once from the declared length, so a large body is not copied again as it grows.
     let capacity = declared.map_or(0, |len| len as usize);
-    let mut body = Vec::with_capacity(capacity.max(first.len() + second.len()));
+    let mut all = Vec::with_capacity(capacity.max(first.len() + second.len()));
     let mut next = Some(second);
-    body.extend_from_slice(&first);
+    all.extend_from_slice(&first);
     while let Some(chunk) = next {
-        if body.len() + chunk.len() > max {
+        if all.len() + chunk.len() > max {
             return Err(too_large());
         }
-        body.extend_from_slice(&chunk);
-        next = response.chunk().await.map_err(transport_error)?;
+        all.extend_from_slice(&chunk);
+        next = body.chunk().await?;
     }
-    Ok(Bytes::from(body))
+    Ok(Bytes::from(all))
 }
 
 fn parse_synthesis(bytes: &[u8], request: &SynthesisRequest) -> Result<Synthesis, EngineError> {

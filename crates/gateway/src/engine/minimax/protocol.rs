@@ -72,6 +72,13 @@ impl<'a> T2aRequest<'a> {
             output_format: (!stream).then_some("hex"),
         }
     }
+
+    /// The JSON body. (Strings and numbers only: encoding cannot fail in practice.)
+    pub fn encode(&self) -> Result<bytes::Bytes, EngineError> {
+        serde_json::to_vec(self)
+            .map(bytes::Bytes::from)
+            .map_err(|e| EngineError::Unavailable(format!("request not encodable: {e}")))
+    }
 }
 
 /// Response body (and each streamed event) of `t2a_v2`. The audio is borrowed from the body

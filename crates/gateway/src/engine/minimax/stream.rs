@@ -3,19 +3,24 @@
 //! The call is retried (by the caller) only until the first audio arrives; after that a
 //! failure ends the stream with an error.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::protocol::{decode_hex, error_for_code, T2aRequest, T2aResponse};
 use super::sse::{Line, SseLines};
-use super::{check_status, read_bounded, transport_error, MinimaxEngine};
+use super::upstream::{Answer, Upstream};
+use super::{check_status, read_bounded, MinimaxEngine};
 use crate::engine::{AudioStream, EngineError, StreamEvent, SynthesisRequest};
+use crate::fold_wakes::FoldWakes;
 
 type Event = Result<StreamEvent, EngineError>;
+
+/// How long a finished stream's connection waits for the end of its response to be reused.
+const END_WAIT: Duration = Duration::from_secs(1);
 
 /// Parses one event payload into what it means for the stream.
 fn parse_event(payload: &[u8]) -> Result<Option<StreamEvent>, EngineError> {
@@ -65,20 +70,19 @@ pub async fn open(
 ) -> Result<AudioStream, EngineError> {
     let timeout = engine.settings.timeout;
     let max_line = engine.settings.max_response_bytes;
-    let body = T2aRequest::new(request, true);
-    let response = tokio::time::timeout(timeout, engine.post(&body).send())
+    let body = T2aRequest::new(request, true).encode()?;
+    let mut answer = tokio::time::timeout(timeout, engine.t2a.post_json(body))
         .await
-        .map_err(|_| EngineError::Timeout)?
-        .map_err(transport_error)?;
-    check_status(&response)?;
-    let is_json = response
+        .map_err(|_| EngineError::Timeout)??;
+    check_status(answer.status())?;
+    let is_json = answer
         .headers()
-        .get(reqwest::header::CONTENT_TYPE)
+        .get(hyper::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if is_json {
         // An error answered as a plain JSON body instead of events.
-        let bytes = tokio::time::timeout(timeout, read_bounded(response, max_line))
+        let bytes = tokio::time::timeout(timeout, read_bounded(&mut answer, max_line))
             .await
             .map_err(|_| EngineError::Timeout)??;
         parse_event(&bytes)?;
@@ -87,10 +91,12 @@ pub async fn open(
         ));
     }
     let mut reader = EventReader {
-        bytes: Box::pin(response.bytes_stream()),
+        answer: Some(answer),
+        upstream: engine.t2a.clone(),
         lines: SseLines::new(max_line),
         idle: timeout,
         done: false,
+        finished: false,
     };
     let first = reader.next().await;
     let first = match first {
@@ -105,26 +111,32 @@ pub async fn open(
     // A slow client holds back the upstream read (TCP backpressure) instead of piling audio
     // up in memory: with thousands of streams, every buffered chunk counts.
     let (tx, rx) = mpsc::channel::<Event>(2);
-    tokio::spawn(async move {
+    // The task drives the connection too (see `fold_wakes`).
+    tokio::spawn(FoldWakes::new(async move {
         let finished = matches!(first, StreamEvent::Finished { .. });
-        if tx.send(Ok(first)).await.is_err() || finished {
-            return;
-        }
-        while let Some(item) = reader.next().await {
-            let last = !matches!(item, Ok(StreamEvent::Audio(_)));
-            if tx.send(item).await.is_err() || last {
-                return;
+        if tx.send(Ok(first)).await.is_ok() && !finished {
+            while let Some(item) = reader.next().await {
+                let last = !matches!(item, Ok(StreamEvent::Audio(_)));
+                if tx.send(item).await.is_err() || last {
+                    break;
+                }
             }
         }
-    });
+        // After the client has its last event: nobody waits for this.
+        reader.release().await;
+    }));
     Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
 struct EventReader {
-    bytes: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<Bytes>> + Send>>,
+    /// The response, until its end (then its connection goes back to `upstream`).
+    answer: Option<Answer>,
+    upstream: Arc<Upstream>,
     lines: SseLines,
     idle: Duration,
     done: bool,
+    /// The final event was read.
+    finished: bool,
 }
 
 impl EventReader {
@@ -136,8 +148,20 @@ impl EventReader {
         let result = self.next_inner().await;
         if !matches!(result, Ok(StreamEvent::Audio(_))) {
             self.done = true;
+            self.finished = matches!(result, Ok(StreamEvent::Finished { .. }));
         }
         Some(result)
+    }
+
+    /// Ends the reading: after the final event, the connection goes back for reuse once the
+    /// response's end arrives (right behind the event, normally); otherwise it is closed.
+    async fn release(&mut self) {
+        if let Some(mut answer) = self.answer.take() {
+            if self.finished {
+                answer.await_end(END_WAIT).await;
+            }
+            self.upstream.give_back(answer);
+        }
     }
 
     async fn next_inner(&mut self) -> Event {
@@ -152,16 +176,14 @@ impl EventReader {
                 Some(Line::Ignored) => continue,
                 None => {}
             }
-            match tokio::time::timeout(self.idle, self.bytes.next()).await {
+            let Some(answer) = self.answer.as_mut() else {
+                return Err(EngineError::BadResponse("stream read after its end".into()));
+            };
+            match tokio::time::timeout(self.idle, answer.chunk()).await {
                 Err(_) => return Err(EngineError::Timeout),
-                Ok(Some(Ok(chunk))) => self.lines.push(&chunk),
-                Ok(Some(Err(e))) => {
-                    return Err(EngineError::Unavailable(format!(
-                        "stream broken: {}",
-                        transport_error(e)
-                    )))
-                }
-                Ok(None) => {
+                Ok(Ok(Some(chunk))) => self.lines.push(&chunk),
+                Ok(Err(e)) => return Err(EngineError::Unavailable(format!("stream broken: {e}"))),
+                Ok(Ok(None)) => {
                     if let Some(Line::Payload(p)) = self.lines.finish() {
                         if let Some(event) = parse_event(&p)? {
                             return Ok(event);
