@@ -122,7 +122,8 @@ pub async fn open(
                 }
             }
         }
-        // After the client has its last event: nobody waits for this.
+        // The audio stream ends here; nobody waits for what follows.
+        drop(tx);
         reader.release().await;
     }));
     Ok(Box::pin(ReceiverStream::new(rx)))
