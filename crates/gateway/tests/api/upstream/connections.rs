@@ -85,6 +85,22 @@ async fn sequential_syntheses_and_streams_reuse_one_upstream_connection() {
         1,
         "five calls in a row share one connection"
     );
+    for i in 0..3 {
+        let r = app
+            .post("/v2/tts", &key, &speak(&format!("Stream number {i}.")))
+            .await;
+        assert_eq!(r.status(), 200, "stream {i}");
+        let (audio, aborted) = read_all(r).await;
+        assert!(!aborted && !audio.is_empty(), "stream {i} ends cleanly");
+        // The connection goes back once the gateway has read the end of MiniMax's response,
+        // which may come a moment after our client has its last byte.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        relay.accepted(),
+        1,
+        "streams read to their end reuse it too"
+    );
 }
 
 #[tokio::test]
