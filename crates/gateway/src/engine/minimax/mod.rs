@@ -22,7 +22,7 @@ use reqwest::header::HeaderValue;
 use secrecy::ExposeSecret;
 
 use self::protocol::{decode_hex, error_for_code, T2aRequest, T2aResponse};
-use self::upstream::{Answer, Upstream};
+use self::upstream::Upstream;
 use super::breaker::CircuitBreaker;
 use super::{AudioStream, Engine, EngineError, Provider, Synthesis, SynthesisRequest};
 use crate::config::MinimaxSettings;
@@ -182,16 +182,6 @@ impl Chunks for reqwest::Response {
         reqwest::Response::chunk(self)
             .await
             .map_err(transport_error)
-    }
-}
-
-impl Chunks for Answer {
-    fn declared_len(&self) -> Option<u64> {
-        Answer::declared_len(self)
-    }
-
-    async fn chunk(&mut self) -> Result<Option<Bytes>, EngineError> {
-        Answer::chunk(self).await
     }
 }
 

@@ -13,7 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::protocol::{decode_hex, error_for_code, T2aRequest, T2aResponse};
 use super::sse::{Line, SseLines};
 use super::upstream::{Answer, Upstream};
-use super::{check_status, read_bounded, MinimaxEngine};
+use super::{check_status, read_bounded, Chunks, MinimaxEngine};
 use crate::engine::{AudioStream, EngineError, StreamEvent, SynthesisRequest};
 use crate::fold_wakes::FoldWakes;
 

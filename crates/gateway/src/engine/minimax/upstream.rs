@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::body::Body;
-use hyper::body::{Frame, Incoming};
+use hyper::body::{Body, Frame, Incoming};
 use hyper::client::conn::http1;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST, USER_AGENT};
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri};
@@ -28,6 +27,7 @@ use tokio::net::TcpStream;
 use tower::ServiceExt;
 use url::Url;
 
+use super::Chunks;
 use crate::engine::EngineError;
 
 type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
@@ -53,7 +53,7 @@ pub(super) struct Upstream {
 
 /// One HTTP/1 connection: the handle that sends on it and the state machine that moves its
 /// bytes, polled by whoever holds the connection.
-pub(super) struct Connection {
+struct Connection {
     sender: http1::SendRequest<Full<Bytes>>,
     driver: Driver,
     /// The driver finished: the connection is closed.
@@ -260,13 +260,19 @@ impl Answer {
         &self.headers
     }
 
-    /// The body's length, when the response declared it.
-    pub(super) fn declared_len(&self) -> Option<u64> {
+    /// Reads the end of a body whose content was all read, waiting at most `wait`: only an
+    /// answer read to its end leaves its connection fit for reuse.
+    pub(super) async fn await_end(&mut self, wait: Duration) {
+        let _ = tokio::time::timeout(wait, self.chunk()).await;
+    }
+}
+
+impl Chunks for Answer {
+    fn declared_len(&self) -> Option<u64> {
         self.body.size_hint().exact()
     }
 
-    /// The next chunk of the body; `None` at its end.
-    pub(super) async fn chunk(&mut self) -> Result<Option<Bytes>, EngineError> {
+    async fn chunk(&mut self) -> Result<Option<Bytes>, EngineError> {
         while !self.ended {
             match self.conn.frame(&mut self.body).await? {
                 None => self.ended = true,
@@ -279,12 +285,6 @@ impl Answer {
             }
         }
         Ok(None)
-    }
-
-    /// Reads the end of a body whose content was all read, waiting at most `wait`: only an
-    /// answer read to its end leaves its connection fit for reuse.
-    pub(super) async fn await_end(&mut self, wait: Duration) {
-        let _ = tokio::time::timeout(wait, self.chunk()).await;
     }
 }
 
