@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test deps release sdk-test bench
+.PHONY: run test lint deps release sdk-test sdk-run bench
 
 ## Installs what the project needs beyond the Rust toolchain (eSpeak NG for the local engine).
 deps:
@@ -18,18 +18,27 @@ release: deps
 run: release
 	./target/release/odeadev-tts serve
 
-## Format check, clippy with warnings as errors, and the whole test suite.
+## Format check, clippy with warnings as errors, and the whole test suite. The workspace
+## crates are compiled once, by clippy-driver (tools/rustc-with-clippy): the test build is
+## the lint, and every target `cargo test` builds (lib, bins, tests, examples) is linted.
+## The SDK test then runs against the binaries that build left in target/debug.
 test: deps
 	$(CARGO) fmt --all -- --check
+	RUSTC_WORKSPACE_WRAPPER="$(CURDIR)/tools/rustc-with-clippy" $(CARGO) test --locked --workspace
+	$(MAKE) sdk-run
+
+## Clippy alone, as `make test` applies it.
+lint:
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
-	$(CARGO) test --locked --workspace
-	$(MAKE) sdk-test
 
 SDK_VENV := target/sdk-venv
 
 ## The official OpenAI Python SDK against /v1/audio/speech (debug builds, loopback only).
 sdk-test:
 	$(CARGO) build --locked --workspace
+	$(MAKE) sdk-run
+
+sdk-run:
 	@[ -x $(SDK_VENV)/bin/python ] || python3 -m venv $(SDK_VENV)
 	@$(SDK_VENV)/bin/pip install -q --disable-pip-version-check -r tests/openai_sdk/requirements.txt
 	$(SDK_VENV)/bin/python tests/openai_sdk/test_openai_sdk.py
