@@ -338,7 +338,12 @@ async fn schema_story(fixture: &Fixture, forget_second: &str) {
     let database = fixture.open().await;
     assert_eq!(
         database.pending_migrations().await.unwrap(),
-        ["0001_initial", "0002_local_voices", "0003_billing_cycles"]
+        [
+            "0001_initial",
+            "0002_local_voices",
+            "0003_billing_cycles",
+            "0004_ascending_usage_index"
+        ]
     );
     database.migrate().await.unwrap();
     database.require_current_schema().await.unwrap();
