@@ -38,6 +38,7 @@ sdk-test:
 	$(CARGO) build --locked --workspace
 	$(MAKE) sdk-run
 
+## The SDK test alone, against the debug binaries already built.
 sdk-run:
 	@[ -x $(SDK_VENV)/bin/python ] || python3 -m venv $(SDK_VENV)
 	@$(SDK_VENV)/bin/pip install -q --disable-pip-version-check -r tests/openai_sdk/requirements.txt
