@@ -74,8 +74,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(settings, schema).await
         }
         Command::Migrate => {
-            let database = startup::open_store(&settings).await?;
-            startup::migrate(&database).await?;
+            startup::with_database(&settings, startup::migrate).await?;
             eprintln!("migrations applied");
             Ok(())
         }

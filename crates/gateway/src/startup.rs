@@ -64,6 +64,15 @@ impl Database {
         }
     }
 
+    /// Closes the connections, so that a PostgreSQL server sees each session end cleanly
+    /// instead of its socket dropping when the process exits.
+    pub async fn close(&self) {
+        match self {
+            Database::Sqlite(store) => store.close().await,
+            Database::Postgres(store) => store.close().await,
+        }
+    }
+
     /// The store the services use.
     pub fn into_store(self) -> Arc<dyn Store> {
         match self {
@@ -93,6 +102,18 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Database> {
                 .context("cannot connect to the PostgreSQL database in DATABASE_URL")
         }
     }
+}
+
+/// Opens the configured database, runs `work` on it, then closes it whatever the outcome:
+/// what a one-shot command (`migrate`, `create-admin`, ...) does with its database.
+pub async fn with_database<T>(
+    settings: &Settings,
+    work: impl AsyncFnOnce(&Database) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let database = open_store(settings).await?;
+    let result = work(&database).await;
+    database.close().await;
+    result
 }
 
 /// Applies pending migrations.
@@ -129,10 +150,21 @@ pub async fn create_admin(
     name: &str,
     email: &str,
 ) -> anyhow::Result<(User, IssuedKey)> {
+    with_database(settings, async |database| {
+        migrate(database).await?;
+        create_admin_in(settings, database.clone().into_store(), name, email).await
+    })
+    .await
+}
+
+/// [`create_admin`] on an open, migrated store.
+async fn create_admin_in(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+    name: &str,
+    email: &str,
+) -> anyhow::Result<(User, IssuedKey)> {
     use crate::http::routes::users::{validate_email, validate_name};
-    let database = open_store(settings).await?;
-    migrate(&database).await?;
-    let store = database.into_store();
     let pepper = key_pepper(settings, store.as_ref()).await?;
     let accounts = Accounts::new(store.clone(), Authenticator::new(store, pepper));
     let user = NewUser {
@@ -190,6 +222,19 @@ impl Application {
         schema: SchemaPolicy,
     ) -> anyhow::Result<Application> {
         let database = open_store(&settings).await?;
+        let built = Application::build_on(settings, schema, database.clone()).await;
+        if built.is_err() {
+            database.close().await;
+        }
+        built
+    }
+
+    /// The rest of [`Application::build_with`], on the opened database.
+    async fn build_on(
+        settings: Settings,
+        schema: SchemaPolicy,
+        database: Database,
+    ) -> anyhow::Result<Application> {
         match schema {
             SchemaPolicy::Migrate => migrate(&database).await?,
             SchemaPolicy::RequireCurrent => database.require_current_schema().await?,

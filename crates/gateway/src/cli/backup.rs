@@ -21,16 +21,19 @@ pub async fn run(settings: Settings, dest: &Path) -> anyhow::Result<()> {
             dest.display()
         );
     }
-    let Database::Sqlite(store) = startup::open_store(&settings).await? else {
-        anyhow::bail!("backup copies SQLite databases only");
-    };
-    let summary = store.backup_into(dest).await.map_err(|e| match e {
-        StoreError::Conflict(_) => anyhow::anyhow!(
-            "backup destination {} already exists; refusing to overwrite it",
-            dest.display()
-        ),
-        e => anyhow::anyhow!("backup to {} failed: {e}", dest.display()),
-    })?;
+    let summary = startup::with_database(&settings, async |database| {
+        let Database::Sqlite(store) = database else {
+            anyhow::bail!("backup copies SQLite databases only");
+        };
+        store.backup_into(dest).await.map_err(|e| match e {
+            StoreError::Conflict(_) => anyhow::anyhow!(
+                "backup destination {} already exists; refusing to overwrite it",
+                dest.display()
+            ),
+            e => anyhow::anyhow!("backup to {} failed: {e}", dest.display()),
+        })
+    })
+    .await?;
     eprintln!(
         "backup written to {} ({} bytes, integrity ok): {} users, {} usage records",
         dest.display(),

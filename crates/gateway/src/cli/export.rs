@@ -65,19 +65,21 @@ pub async fn run(settings: Settings, args: ExportArgs) -> anyhow::Result<()> {
         FormatArg::Csv => ReportFormat::Csv,
         FormatArg::Json => ReportFormat::Json,
     };
-    let database = startup::open_store(&settings).await?;
-    database.require_current_schema().await?;
-    let store = database.into_store();
-    let bytes = reports::export(store.as_ref(), &query, format)
-        .await
-        .context("reading usage from the database")?;
-    match &args.output {
-        None => {
-            let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
-            copy(bytes, &mut out).await
+    startup::with_database(&settings, async |database| {
+        database.require_current_schema().await?;
+        let store = database.clone().into_store();
+        let bytes = reports::export(store.as_ref(), &query, format)
+            .await
+            .context("reading usage from the database")?;
+        match &args.output {
+            None => {
+                let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+                copy(bytes, &mut out).await
+            }
+            Some(path) => write_file(bytes, path).await,
         }
-        Some(path) => write_file(bytes, path).await,
-    }
+    })
+    .await
 }
 
 type ByteStream =

@@ -3,6 +3,7 @@
 //! Quota arithmetic happens in the database with conditional updates, never as
 //! read-modify-write in application memory, so it holds across any number of nodes.
 
+mod closing;
 pub mod postgres;
 pub mod reports;
 pub mod schema;

@@ -89,3 +89,77 @@ fn help_lists_the_subcommands() {
         assert!(text.contains(sub));
     }
 }
+
+/// Every one-shot command closes its PostgreSQL connections before it exits, failing or not:
+/// the server counts none of their sessions as abandoned (a client gone without saying so).
+#[tokio::test]
+async fn commands_end_their_postgres_sessions_cleanly() {
+    use crate::helpers::{required_test_database, PgTestDatabase};
+    let Some(admin_url) = required_test_database("the CLI's PostgreSQL session test") else {
+        return;
+    };
+    let db = PgTestDatabase::create(&admin_url).await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = taken.local_addr().unwrap().to_string();
+    let commands: [(&[&str], bool); 4] = [
+        (&["migrate"], true),
+        (
+            &["create-admin", "Root", "root@example.com", "--json"],
+            true,
+        ),
+        (
+            &["export-usage", "--from", "2026-01-01", "--to", "2026-01-02"],
+            true,
+        ),
+        // Fails after opening the database: the port is taken.
+        (&["serve", "--bind", &taken], false),
+    ];
+    for (args, succeeds) in commands {
+        let out = bin()
+            .env("DATABASE_URL", &db.url)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.success(),
+            succeeds,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let (sessions, abandoned) = ended_sessions(&admin_url, db.name()).await;
+    assert!(sessions >= 4, "the server counted {sessions} sessions");
+    assert_eq!(
+        abandoned, 0,
+        "{abandoned} of {sessions} sessions were abandoned"
+    );
+}
+
+/// Sessions the server counted on `database`, and how many of them the client abandoned,
+/// once none is open any more (a backend reports its session as it exits).
+async fn ended_sessions(admin_url: &str, database: &str) -> (i64, i64) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin_url).await.unwrap();
+    for _ in 0..100 {
+        let (open,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+                .bind(database)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let counts = sqlx::query_as(
+        "SELECT sessions, sessions_abandoned FROM pg_stat_database WHERE datname = $1",
+    )
+    .bind(database)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    let _ = conn.close().await;
+    counts
+}

@@ -34,6 +34,20 @@ pub fn test_database_url() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
+/// `TEST_DATABASE_URL` for a PostgreSQL-only test of `what`: required when `CI=true`, else
+/// the test is skipped (returns `None`) with a line saying so.
+pub fn required_test_database(what: &str) -> Option<String> {
+    let url = test_database_url();
+    if url.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but TEST_DATABASE_URL is not set: {what} must run in CI"
+        );
+        eprintln!("skipped: set TEST_DATABASE_URL to run {what}");
+    }
+    url
+}
+
 /// A fresh PostgreSQL database on the `TEST_DATABASE_URL` server, dropped (best effort, even
 /// with connections still open, in the background so tests stay fast) when this guard is
 /// dropped. Databases a run left behind are swept by the next run after an hour.
@@ -45,6 +59,11 @@ pub struct PgTestDatabase {
 }
 
 impl PgTestDatabase {
+    /// The database's name on its server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub async fn create(admin_url: &str) -> PgTestDatabase {
         use sqlx::{Connection, Executor};
         let now = std::time::SystemTime::now()

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
+use super::closing::close_pool;
 use super::*;
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::cycle::BillingPeriod;
@@ -152,7 +153,7 @@ impl PostgresStore {
 impl Store for PostgresStore {
     async fn close(&self) {
         self.metering.close().await;
-        self.pool.close().await;
+        close_pool(&self.pool).await;
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {

@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 
+use super::closing::close_pool;
 use super::*;
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::cycle::BillingPeriod;
@@ -128,8 +129,8 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn close(&self) {
-        self.write.close().await;
-        self.read.close().await;
+        close_pool(&self.write).await;
+        close_pool(&self.read).await;
     }
 
     fn pool_stats(&self) -> Vec<PoolStats> {
