@@ -94,8 +94,10 @@ fn help_lists_the_subcommands() {
 /// the server counts none of their sessions as abandoned (a client gone without saying so).
 #[tokio::test]
 async fn commands_end_their_postgres_sessions_cleanly() {
-    use crate::helpers::{required_test_database, PgTestDatabase};
-    let Some(admin_url) = required_test_database("the CLI's PostgreSQL session test") else {
+    use crate::helpers::{required_service, PgTestDatabase};
+    let Some(admin_url) =
+        required_service("TEST_DATABASE_URL", "the CLI's PostgreSQL session test")
+    else {
         return;
     };
     let db = PgTestDatabase::create(&admin_url).await;

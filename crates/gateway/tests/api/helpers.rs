@@ -34,16 +34,17 @@ pub fn test_database_url() -> Option<String> {
         .filter(|v| !v.trim().is_empty())
 }
 
-/// `TEST_DATABASE_URL` for a PostgreSQL-only test of `what`: required when `CI=true`, else
-/// the test is skipped (returns `None`) with a line saying so.
-pub fn required_test_database(what: &str) -> Option<String> {
-    let url = test_database_url();
+/// The service URL in `var` (`TEST_DATABASE_URL`, `TEST_REDIS_URL`) for `what`, a test that
+/// cannot run without it: required when `CI=true`, else the test is skipped (`None`) with a
+/// line saying so.
+pub fn required_service(var: &str, what: &str) -> Option<String> {
+    let url = std::env::var(var).ok().filter(|v| !v.trim().is_empty());
     if url.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but TEST_DATABASE_URL is not set: {what} must run in CI"
+            "CI=true but {var} is not set: {what} must run in CI"
         );
-        eprintln!("skipped: set TEST_DATABASE_URL to run {what}");
+        eprintln!("skipped: set {var} to run {what}");
     }
     url
 }

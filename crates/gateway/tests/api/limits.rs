@@ -20,16 +20,7 @@ enum Backend {
 }
 
 fn redis_url() -> Option<String> {
-    match std::env::var("TEST_REDIS_URL") {
-        Ok(url) if !url.trim().is_empty() => Some(url),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("TEST_REDIS_URL must be set when CI=true: Redis limiter tests cannot be skipped")
-        }
-        _ => {
-            eprintln!("TEST_REDIS_URL is not set: skipping a Redis limiter test");
-            None
-        }
-    }
+    required_service("TEST_REDIS_URL", "the Redis limiter tests")
 }
 
 fn unique_prefix() -> String {

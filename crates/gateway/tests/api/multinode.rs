@@ -19,7 +19,7 @@ use minimax_sim::{SimConfig, SimHandle};
 use reqwest::{Client, Response};
 use serde_json::{json, Value};
 
-use crate::helpers::{test_database_url, PgTestDatabase, SIM_KEY};
+use crate::helpers::{required_service, PgTestDatabase, SIM_KEY};
 
 mod cluster;
 
@@ -31,8 +31,8 @@ use load::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_nodes_share_the_books_and_limits_and_survive_a_killed_node() {
-    let database = required("TEST_DATABASE_URL", test_database_url());
-    let redis = required("TEST_REDIS_URL", redis_url());
+    let database = required_service("TEST_DATABASE_URL", "the multi-node test");
+    let redis = required_service("TEST_REDIS_URL", "the multi-node test");
     let (Some(admin_url), Some(redis)) = (database, redis) else {
         return;
     };

@@ -12,7 +12,7 @@ use odeadev_tts::config::{DatabaseSettings, Settings};
 use odeadev_tts::startup::{self, Database};
 use odeadev_tts::store::Store;
 
-use crate::helpers::{required_test_database, PgTestDatabase};
+use crate::helpers::{required_service, PgTestDatabase};
 use story::store_story;
 
 /// A fresh database of one backend and what keeps it alive.
@@ -41,7 +41,7 @@ impl Fixture {
 
     /// [`Fixture::postgres`] with more settings.
     async fn postgres_with(extra: &[(&str, &str)]) -> Option<Fixture> {
-        let admin_url = required_test_database("the PostgreSQL store contract")?;
+        let admin_url = required_service("TEST_DATABASE_URL", "the PostgreSQL store contract")?;
         let pg = PgTestDatabase::create(&admin_url).await;
         let vars: std::collections::HashMap<String, String> = [("DATABASE_URL", pg.url.as_str())]
             .iter()

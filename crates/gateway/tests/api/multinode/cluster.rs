@@ -19,23 +19,6 @@ pub(super) const PEPPER: &str = "multinode-test-pepper-0123456789abcdef";
 pub(super) const LONG: &str = "Forty characters of text to be streamed.";
 pub(super) const SHORT: &str = "Hi there.";
 
-/// A setting the test cannot run without: required on CI, else skipped with a note.
-pub(super) fn required(name: &str, value: Option<String>) -> Option<String> {
-    if value.is_none() {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("{name} must be set when CI=true: the multi-node test cannot be skipped");
-        }
-        eprintln!("{name} is not set: skipping the multi-node test");
-    }
-    value
-}
-
-pub(super) fn redis_url() -> Option<String> {
-    std::env::var("TEST_REDIS_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-}
-
 pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
