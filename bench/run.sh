@@ -345,6 +345,11 @@ done
 awk '{ exit !($1 >= 0.5) }' /proc/loadavg &&
     log "load average still $(cut -d' ' -f1 /proc/loadavg) after ${BENCH_SETTLE_SECONDS}s; measuring anyway"
 
+# ---- what the machine itself costs (disk flush, loopback wake-up, one core's speed) ----
+log "calibrating the machine"
+timeout 120 python3 "$LIB/calibrate.py" --dir "$TMP" >"$BENCH_OUT/calibration.json" 2>>"$LOGS/calibrate.err" ||
+    note "machine calibration failed: $(tail -n 2 "$LOGS/calibrate.err" | tr '\n' ' ')"
+
 # ---- run metadata ----
 python3 - "$BENCH_OUT/meta.json" <<EOF
 import json, subprocess, sys

@@ -4,7 +4,8 @@
 Prints one JSON object: the watched process's CPU seconds (utime+stime from /proc/PID/stat,
 after minus before), its peak resident memory during the command (the larger of VmRSS sampled
 every --interval seconds and VmHWM after resetting it through /proc/PID/clear_refs when the
-kernel allows), and the command's exit code. The command's stdout goes to --stdout.
+kernel allows), the share of the machine's CPU time its hypervisor took away meanwhile (steal,
+from /proc/stat), and the command's exit code. The command's stdout goes to --stdout.
 
     procmon.py --pid 1234 --stdout oha.json --timeout 60 -- oha -z 10s ...
 """
@@ -27,6 +28,26 @@ def cpu_seconds(pid):
     fields = raw[raw.rindex(")") + 2 :].split()
     utime, stime = int(fields[11]), int(fields[12])
     return (utime + stime) / CLK_TCK
+
+
+def machine_ticks():
+    """(steal, total) jiffies of all CPUs from /proc/stat; None where the kernel has no steal."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user nice system idle iowait irq softirq steal guest guest_nice; guest time is already
+    # counted in user and nice.
+    if len(fields) < 8:
+        return None
+    return fields[7], sum(fields[:8])
+
+
+def steal_pct(before, after):
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 2)
 
 
 def status_kb(pid, key):
@@ -63,6 +84,7 @@ def main():
 
     hwm_reset = reset_hwm(args.pid)
     cpu0 = cpu_seconds(args.pid)
+    ticks0 = machine_ticks()
     peak = [status_kb(args.pid, "VmRSS") or 0]
     done = threading.Event()
 
@@ -87,6 +109,7 @@ def main():
     done.set()
     t.join()
     cpu1 = cpu_seconds(args.pid)
+    ticks1 = machine_ticks()
     hwm = status_kb(args.pid, "VmHWM") if hwm_reset else None
     peak_kb = max(peak[0], hwm or 0)
     json.dump(
@@ -97,6 +120,7 @@ def main():
             "peak_rss_kb": peak_kb,
             "rss_after_kb": status_kb(args.pid, "VmRSS"),
             "hwm_reset": hwm_reset,
+            "steal_pct": steal_pct(ticks0, ticks1),
         },
         sys.stdout,
     )

@@ -5,6 +5,7 @@
 
 Layout of OUT_DIR (all JSON unless said otherwise):
   meta.json                      settings of the run, load average at its start
+  calibration.json               bench/lib/calibrate.py: disk flush, loopback round trip, one core
   notes.txt                      free-text notes, one per line
   <backend>/metering.jsonl       the metering_ceiling example: one JSON object per concurrency
   streams.json, streams.idle.json, streams.stats.json
@@ -82,8 +83,19 @@ def machine(out):
         rustc = subprocess.run(["rustc", "-V"], capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         rustc = "unknown"
+    idle = None
+    try:
+        with open("/sys/devices/system/cpu/cpuidle/current_driver") as f:
+            idle = f.read().strip()
+        if idle == "haltpoll":
+            with open("/sys/module/haltpoll/parameters/guest_halt_poll_ns") as f:
+                idle += f" (guest_halt_poll_ns {f.read().strip()})"
+    except OSError:
+        pass
     return {
         "cpu": cpu,
+        "cpuidle": idle,
+        "calibration": load(os.path.join(out, "calibration.json")) or {},
         "cores": os.cpu_count(),
         "mem_gib": None if mem is None else mem / 2**30,
         "kernel": platform.release(),
@@ -121,6 +133,7 @@ class Oha:
         mon = mon or {}
         self.cpu_s = mon.get("cpu_s")
         self.peak_rss_kb = mon.get("peak_rss_kb")
+        self.steal_pct = mon.get("steal_pct")
 
     @property
     def cpu_ms_per_req(self):
@@ -178,6 +191,17 @@ def main():
     L.append(f"| Cores | {m['cores']} |")
     L.append(f"| Memory | {fmt(m['mem_gib'], 1)} GiB |")
     L.append(f"| Kernel | {m['kernel']} |")
+    if m["cpuidle"]:
+        L.append(f"| CPU idle driver | {m['cpuidle']} |")
+    cal = m["calibration"]
+
+    def spread(p):
+        return "—" if not p else f"p50 {fmt(p['p50'], 0)} µs, p99 {fmt(p['p99'], 0)} µs"
+
+    if cal:
+        L.append(f"| Disk flush: 4 KiB rewrite + fdatasync in the run's temp dir | {spread(cal.get('fdatasync_us'))} |")
+        L.append(f"| Loopback TCP round trip between two processes (1 byte, Python) | {spread(cal.get('loopback_rtt_us'))} |")
+        L.append(f"| One core: SHA-256 in memory | {fmt(cal.get('sha256_mb_per_s'), 0, ' MB/s')} |")
     L.append(f"| rustc | {m['rustc']} |")
     L.append(f"| Date | {m['date']} |")
     if meta.get("git"):
@@ -323,11 +347,12 @@ def main():
             )
         L.append("")
         L.append(f"Gateway resources and accounting — {name} (CPU from /proc/PID/stat utime+stime over the run; "
-                 "peak RSS sampled every 50 ms and VmHWM reset before the run):")
+                 "peak RSS sampled every 50 ms and VmHWM reset before the run; steal: the share of the machine's "
+                 "CPU time its hypervisor took during the run, from /proc/stat):")
         L.append("")
         L.append("| Load | Gateway CPU s | CPU ms / request | Gateway peak RSS | Simulator CPU s (direct run) "
-                 "| Usage records vs load generator |")
-        L.append("|---|---|---|---|---|---|")
+                 "| CPU steal, direct / gateway run | Usage records vs load generator |")
+        L.append("|---|---|---|---|---|---|---|")
         for ld in loads:
             d, g = get(b, "direct", ld), get(b, "gateway", ld)
             label = f"concurrency {ld[1:]}" if ld.startswith("c") else f"fixed {ld[1:]} req/s"
@@ -339,7 +364,7 @@ def main():
                 errs = f" (errors — {codes} {kinds})"
             L.append(
                 f"| {label} | {fmt(g.cpu_s, 2)} | {fmt(g.cpu_ms_per_req, 3)} | {fmt(kb_to_mb(g.peak_rss_kb), 1)} MB "
-                f"| {fmt(d.cpu_s, 2)} | {text}{errs} |"
+                f"| {fmt(d.cpu_s, 2)} | {fmt(d.steal_pct, 1, ' %')} / {fmt(g.steal_pct, 1, ' %')} | {text}{errs} |"
             )
         L.append("")
 
