@@ -22,6 +22,8 @@ import socket
 import sys
 import time
 
+from stats import percentile
+
 SYNC_ROUNDS = 200
 PING_ROUNDS = 2000
 MAX_SECONDS = 20  # per measurement
@@ -31,11 +33,7 @@ def percentiles(samples_us):
     if not samples_us:
         return None
     s = sorted(samples_us)
-
-    def at(q):
-        return round(s[min(len(s) - 1, int(q * len(s)))], 1)
-
-    return {"n": len(s), "p50": at(0.50), "p99": at(0.99)}
+    return {"n": len(s), "p50": round(percentile(s, 50), 1), "p99": round(percentile(s, 99), 1)}
 
 
 def fdatasync_us(directory):

@@ -19,22 +19,15 @@ Prints one JSON object with p50/p99/mean in milliseconds, the count and the erro
 
 import argparse
 import http.client
-import math
 import json
 import socket
 import sys
 import time
 import urllib.parse
 
+from stats import percentile
+
 MARK = b'"audio":"'
-
-
-def percentile(sorted_values, q):
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return None
-    k = max(0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1))
-    return sorted_values[k]
 
 
 def first_audio(resp, mode):
