@@ -29,16 +29,19 @@ pub struct TestApp {
 
 /// `TEST_DATABASE_URL`, when set: tests then use a fresh PostgreSQL database each.
 pub fn test_database_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
-        .ok()
-        .filter(|v| !v.trim().is_empty())
+    service_url("TEST_DATABASE_URL")
+}
+
+/// The service URL in `var`, unless it is unset or blank.
+fn service_url(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
 }
 
 /// The service URL in `var` (`TEST_DATABASE_URL`, `TEST_REDIS_URL`) for `what`, a test that
 /// cannot run without it: required when `CI=true`, else the test is skipped (`None`) with a
 /// line saying so.
 pub fn required_service(var: &str, what: &str) -> Option<String> {
-    let url = std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+    let url = service_url(var);
     if url.is_none() {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
