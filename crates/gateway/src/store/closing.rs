@@ -11,22 +11,23 @@ use std::time::Duration;
 
 use sqlx::{Database, Pool};
 
-/// How long [`close_pool`] waits for connections that are still on their way back.
+/// How long [`close_pool`] may take in all, connections still in use or on their way back
+/// included: a shutdown never hangs on it.
 const STRAGGLER_WAIT: Duration = Duration::from_secs(5);
 
-/// Closes `pool`, then closes each connection that reached its idle queue during the close.
+/// Closes `pool`, again while connections are left: each time, those that reached its idle
+/// queue during the last close.
 pub(crate) async fn close_pool<DB: Database>(pool: &Pool<DB>) {
-    pool.close().await;
-    let stragglers = async {
-        while pool.size() > 0 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
+    let closed = async {
+        loop {
             pool.close().await;
+            if pool.size() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
-    if tokio::time::timeout(STRAGGLER_WAIT, stragglers)
-        .await
-        .is_err()
-    {
+    if tokio::time::timeout(STRAGGLER_WAIT, closed).await.is_err() {
         tracing::warn!(
             open = pool.size(),
             "database connections still open after closing the pool"
