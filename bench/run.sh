@@ -214,9 +214,9 @@ new_user() {
     U_ID=$(json_get "$TMP/user.json" '["user"]["id"]')
     U_KEY=$(json_get "$TMP/user.json" '["api_key"]')
     if ! api PATCH "/admin/users/$U_ID" "$ADMIN_KEY" \
-        '{"quota_seconds": 1e9, "rpm_limit": 100000, "max_streams": 10000}' >"$TMP/patch.json"; then
+        '{"quota_seconds": 1e9, "rpm_limit": 1000000, "max_streams": 10000}' >"$TMP/patch.json"; then
         # Lift what the gateway accepts, one field at a time.
-        for f in '"quota_seconds": 1e9' '"rpm_limit": 100000' '"max_streams": 10000'; do
+        for f in '"quota_seconds": 1e9' '"rpm_limit": 1000000' '"max_streams": 10000'; do
             if ! api PATCH "/admin/users/$U_ID" "$ADMIN_KEY" "{$f}" >"$TMP/patch.json"; then
                 if ((PATCH_NOTED == 0)); then
                     note "PATCH /admin/users rejected {$f}: $(head -c 300 "$TMP/patch.json"); runs proceed without it"

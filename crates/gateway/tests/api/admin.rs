@@ -170,13 +170,21 @@ async fn patch_changes_plan_overrides_and_status() {
         .as_str()
         .unwrap()
         .contains("plan"));
-    let bad = app
-        .patch(&path, &app.admin_key, &json!({"rpm_limit": 0}))
+    for rpm in [0, 1_000_001] {
+        let bad = app
+            .patch(&path, &app.admin_key, &json!({"rpm_limit": rpm}))
+            .await;
+        assert!(error_body(bad, 422).await["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rpm_limit"));
+    }
+    let highest = app
+        .patch(&path, &app.admin_key, &json!({"rpm_limit": 1_000_000}))
         .await;
-    assert!(error_body(bad, 422).await["detail"]
-        .as_str()
-        .unwrap()
-        .contains("rpm_limit"));
+    assert_eq!(highest.status(), 200);
+    let user: Value = highest.json().await.unwrap();
+    assert_eq!(user["rpm_limit"], 1_000_000);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

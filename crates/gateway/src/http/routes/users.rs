@@ -18,6 +18,10 @@ use crate::http::views::{KeyResponse, UserResponse};
 use crate::http::AppState;
 use crate::store::{NewUser, UserFilter, UserPatch};
 
+/// The highest custom rate an admin can give a user: the bound of the node-wide limits
+/// (`ODEADEV_GENERAL_RPM`), above what one node serves.
+const MAX_RPM_LIMIT: i64 = 1_000_000;
+
 /// Body of `POST /admin/users`.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateUserRequest {
@@ -199,7 +203,7 @@ pub struct PatchUserRequest {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<f64>)]
     pub quota_seconds: Option<Option<f64>>,
-    /// Custom requests per minute (1..=100000); `null` returns to the plan's.
+    /// Custom requests per minute (1..=1000000); `null` returns to the plan's.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<i64>)]
     pub rpm_limit: Option<Option<i64>>,
@@ -258,7 +262,7 @@ pub async fn patch_user(
             None => None,
         },
         used_ms: None,
-        rpm_limit: in_range("rpm_limit", body.rpm_limit, 100_000)?,
+        rpm_limit: in_range("rpm_limit", body.rpm_limit, MAX_RPM_LIMIT)?,
         max_streams: in_range("max_streams", body.max_streams, 10_000)?,
     };
     let audit = entry(&admin, action::USER_UPDATE, target::USER).details(patch_details(&patch));
