@@ -360,7 +360,8 @@ def sh(*a):
     except Exception:
         return ""
 head = sh("git", "rev-parse", "--short", "HEAD")
-dirty = sh("git", "status", "--porcelain", "--untracked-files=no")
+# The report this run rewrites does not count as a change to what is measured.
+dirty = sh("git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results.md")
 json.dump({
     "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     "git": (head + (" (with uncommitted changes)" if dirty else "")) if head else "",
