@@ -388,8 +388,19 @@ mkdir -p "$TMP/metering"
 metering_ceiling sqlite "sqlite://$TMP/metering/odeadev.db"
 
 # ---- PostgreSQL: a fresh database made for the run ----
+# Unset: the machine's own server, when one answers on loopback (as on the development and CI
+# machines), so that a plain `make bench` measures both backends.
+if [[ -z $PG_URL ]] && command -v psql >/dev/null; then
+    for candidate in postgres://postgres@127.0.0.1:5432/test postgres://root@127.0.0.1:5432/test; do
+        if PGCONNECT_TIMEOUT=3 timeout 10 psql "$candidate" -qAtc 'SELECT 1' >/dev/null 2>&1; then
+            PG_URL=$candidate
+            log "PostgreSQL: using the local server, $candidate (BENCH_DATABASE_URL chooses another)"
+            break
+        fi
+    done
+fi
 if [[ -z $PG_URL ]]; then
-    note "PostgreSQL skipped: neither BENCH_DATABASE_URL nor TEST_DATABASE_URL is set"
+    note "PostgreSQL skipped: neither BENCH_DATABASE_URL nor TEST_DATABASE_URL is set, and no server answers at 127.0.0.1:5432"
 elif ! command -v psql >/dev/null; then
     note "PostgreSQL skipped: psql is not installed (needed to create the run's database)"
 else
