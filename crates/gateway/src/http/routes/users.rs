@@ -18,8 +18,8 @@ use crate::http::views::{KeyResponse, UserResponse};
 use crate::http::AppState;
 use crate::store::{NewUser, UserFilter, UserPatch};
 
-/// The highest custom rate an admin can give a user: the bound of the node-wide limits
-/// (`ODEADEV_GENERAL_RPM`), above what one node serves.
+/// The highest custom rate an admin can give a user: the bound the operator's per-minute
+/// limits have (`ODEADEV_GENERAL_RPM`), well above what one node serves.
 const MAX_RPM_LIMIT: i64 = 1_000_000;
 
 /// Body of `POST /admin/users`.
