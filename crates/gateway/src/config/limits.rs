@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use url::Url;
 
 use super::{bad, millis, parse_num, secs, Env, SettingError};
+use crate::domain::rate::MAX_PER_MINUTE;
 
 /// What happens to a request when the Redis limiter cannot answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,21 +107,21 @@ pub(super) fn load_limits(env: &dyn Env) -> Result<LimitSettings, SettingError> 
     .map_err(|r| bad("ODEADEV_TRUSTED_PROXIES", r))?;
     Ok(LimitSettings {
         redis,
-        general_rpm: parse_num(
-            env,
-            "ODEADEV_GENERAL_RPM",
-            600,
-            |v| (1..=1_000_000).contains(v),
-            "a number in 1..=1000000",
-        )?,
-        auth_failures_per_minute: parse_num(
-            env,
-            "ODEADEV_AUTH_FAILURES_PER_MINUTE",
-            30,
-            |v| (1..=1_000_000).contains(v),
-            "a number in 1..=1000000",
-        )?,
+        general_rpm: per_minute(env, "ODEADEV_GENERAL_RPM", 600)?,
+        auth_failures_per_minute: per_minute(env, "ODEADEV_AUTH_FAILURES_PER_MINUTE", 30)?,
         trusted_proxies,
         slot_lease: secs(env, "ODEADEV_CONCURRENCY_LEASE_SECS", 60, 3, 3_600)?,
     })
+}
+
+/// A per-minute limit, in `1..=MAX_PER_MINUTE` like every rate the gateway enforces.
+fn per_minute(env: &dyn Env, name: &'static str, default: u32) -> Result<u32, SettingError> {
+    let rule = format!("a number in 1..={MAX_PER_MINUTE}");
+    parse_num(
+        env,
+        name,
+        default,
+        |v| (1..=MAX_PER_MINUTE).contains(v),
+        &rule,
+    )
 }

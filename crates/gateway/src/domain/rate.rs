@@ -8,6 +8,10 @@
 /// Microseconds in a minute.
 const MINUTE_US: u64 = 60_000_000;
 
+/// The highest per-minute limit any setting or user may have: far above what one node serves,
+/// and still a whole number of microseconds (60) between cells.
+pub const MAX_PER_MINUTE: u32 = 1_000_000;
+
 /// A per-minute limit with a burst of one minute's allowance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rate {

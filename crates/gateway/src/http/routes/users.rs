@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::{double_option, ListResponse, Paging};
 use crate::domain::audit::{action, target};
 use crate::domain::plan::{Plan, Role};
+use crate::domain::rate::MAX_PER_MINUTE;
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, IdPath, JsonBody, QueryParams};
@@ -17,10 +18,6 @@ use crate::http::routes::audit::entry;
 use crate::http::views::{KeyResponse, UserResponse};
 use crate::http::AppState;
 use crate::store::{NewUser, UserFilter, UserPatch};
-
-/// The highest custom rate an admin can give a user: the bound the operator's per-minute
-/// limits have (`ODEADEV_GENERAL_RPM`), well above what one node serves.
-const MAX_RPM_LIMIT: i64 = 1_000_000;
 
 /// Body of `POST /admin/users`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -262,7 +259,7 @@ pub async fn patch_user(
             None => None,
         },
         used_ms: None,
-        rpm_limit: in_range("rpm_limit", body.rpm_limit, MAX_RPM_LIMIT)?,
+        rpm_limit: in_range("rpm_limit", body.rpm_limit, MAX_PER_MINUTE.into())?,
         max_streams: in_range("max_streams", body.max_streams, 10_000)?,
     };
     let audit = entry(&admin, action::USER_UPDATE, target::USER).details(patch_details(&patch));
