@@ -37,6 +37,10 @@ TARGETS = {
     "streams": 2000,
 }
 
+# CPU steal (%) above which a load run is flagged: the hypervisor took that share of the machine
+# from the load generator and the servers, so its latencies measure the host, not the gateway.
+STEAL_WARN_PCT = 2.0
+
 
 def load(path):
     try:
@@ -153,6 +157,15 @@ def verdict(value, limit, le=True):
     return "met" if ok else "**MISSED**"
 
 
+def disturbed(*runs):
+    """' (…)' naming the steal of the runs behind a figure when the host took too much, else ''."""
+    steals = [r.steal_pct for r in runs if r and r.steal_pct is not None]
+    worst = max(steals, default=0.0)
+    if worst <= STEAL_WARN_PCT:
+        return ""
+    return f" (the hypervisor took up to {worst:.1f} % of the CPU in these runs: not representative)"
+
+
 def usage_check(o, stats):
     """Compares what the load generator saw with the run user's usage stats."""
     if stats is None or not o.ok:
@@ -215,6 +228,7 @@ def main():
     if m["cores"] and la1 > 0.5 * m["cores"]:
         L.append(f"| **Warning** | load average {la1:.2f} on {m['cores']} cores at the start: other work was "
                  "running, so these figures are not representative; rerun on a quiet machine |")
+    steal_row = len(L)  # the steal warning goes here once the runs are loaded
     L.append(
         f"| Settings | {seconds} s per load run (+{meta.get('warmup_seconds')} s warm-up), "
         f"concurrency {meta.get('concurrencies')}, fixed rate {meta.get('rate')} req/s at "
@@ -236,6 +250,14 @@ def main():
     def get(b, t, ld):
         return runs.get((b, t, ld))
 
+    steals = [(r.steal_pct, key) for key, r in runs.items() if r.ok and r.steal_pct is not None]
+    flagged = [x for x in steals if x[0] > STEAL_WARN_PCT]
+    if flagged:
+        worst, (wb, wt, wl) = max(flagged)
+        L.insert(steal_row, f"| **Warning** | the hypervisor took more than {STEAL_WARN_PCT:g} % of the CPU "
+                 f"(steal) in {len(flagged)} of {len(steals)} load runs, up to {worst:.1f} % ({wb} {wt} {wl}): "
+                 "the host was busy, so these latencies are not representative; rerun on a quiet machine |")
+
     # ---- targets ----
     rows = []
 
@@ -243,12 +265,16 @@ def main():
         d, g = get(b, "direct", "c1"), get(b, "gateway", "c1")
         return None if not d or not g else sub(g.p99, d.p99)
 
+    def c1_disturbed(b):
+        return disturbed(get(b, "direct", "c1"), get(b, "gateway", "c1"))
+
     v = added_p99_c1("sqlite") if "sqlite" in backends else None
-    rows.append(("Added p99 latency at concurrency 1, SQLite", "≤ 0.5 ms", fmt(v, 3, " ms"),
+    rows.append(("Added p99 latency at concurrency 1, SQLite", "≤ 0.5 ms", fmt(v, 3, " ms") + c1_disturbed("sqlite"),
                  verdict(v, TARGETS["added_p99_c1_sqlite_ms"])))
     if "postgres" in backends:
         v = added_p99_c1("postgres")
-        rows.append(("Added p99 latency at concurrency 1, PostgreSQL", "≤ 2 ms", fmt(v, 3, " ms"),
+        rows.append(("Added p99 latency at concurrency 1, PostgreSQL", "≤ 2 ms",
+                     fmt(v, 3, " ms") + c1_disturbed("postgres"),
                      verdict(v, TARGETS["added_p99_c1_postgres_ms"])))
     else:
         rows.append(("Added p99 latency at concurrency 1, PostgreSQL", "≤ 2 ms", "not run (see notes)",
@@ -256,7 +282,7 @@ def main():
     g64 = get("sqlite", "gateway", "c64")
     v = g64.ok_rps if g64 and g64.ok else None
     rows.append(("Metered (2xx) requests/s through the gateway at concurrency 64, SQLite", "≥ 5,500 req/s",
-                 fmt(v, 0, " req/s"), verdict(v, TARGETS["gateway_rps_c64_sqlite"], le=False)))
+                 fmt(v, 0, " req/s") + disturbed(g64), verdict(v, TARGETS["gateway_rps_c64_sqlite"], le=False)))
     for b in backends:
         td, tg = load(os.path.join(out, b, "ttfb-direct.json")), load(os.path.join(out, b, "ttfb-gateway.json"))
         v = sub((tg or {}).get("p99_ms"), (td or {}).get("p99_ms"))
