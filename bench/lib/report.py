@@ -157,13 +157,16 @@ def verdict(value, limit, le=True):
     return "met" if ok else "**MISSED**"
 
 
+def too_much_steal(run):
+    return bool(run and run.ok and run.steal_pct is not None and run.steal_pct > STEAL_WARN_PCT)
+
+
 def disturbed(*runs):
     """' (…)' naming the steal of the runs behind a figure when the host took too much, else ''."""
-    steals = [r.steal_pct for r in runs if r and r.steal_pct is not None]
-    worst = max(steals, default=0.0)
-    if worst <= STEAL_WARN_PCT:
+    flagged = [r.steal_pct for r in runs if too_much_steal(r)]
+    if not flagged:
         return ""
-    return f" (the hypervisor took up to {worst:.1f} % of the CPU in these runs: not representative)"
+    return f" (the hypervisor took up to {max(flagged):.1f} % of the CPU in these runs: not representative)"
 
 
 def usage_check(o, stats):
@@ -194,6 +197,18 @@ def main():
             notes = [line.strip() for line in f if line.strip()]
     except FileNotFoundError:
         pass
+
+    backends = [b for b in ("sqlite", "postgres") if os.path.isdir(os.path.join(out, b))]
+    loads = meta.get("loads") or []
+    runs = {}
+    for b in backends:
+        for ld in loads:
+            for t in ("direct", "gateway"):
+                base = os.path.join(out, b, f"{t}-{ld}")
+                runs[(b, t, ld)] = Oha(load(base + ".oha.json"), load(base + ".mon.json"), seconds)
+
+    def get(b, t, ld):
+        return runs.get((b, t, ld))
 
     L = []
     L.append("# OdeaDev TTS benchmark")
@@ -228,7 +243,13 @@ def main():
     if m["cores"] and la1 > 0.5 * m["cores"]:
         L.append(f"| **Warning** | load average {la1:.2f} on {m['cores']} cores at the start: other work was "
                  "running, so these figures are not representative; rerun on a quiet machine |")
-    steal_row = len(L)  # the steal warning goes here once the runs are loaded
+    flagged = [(r.steal_pct, key) for key, r in runs.items() if too_much_steal(r)]
+    if flagged:
+        worst, (wb, wt, wl) = max(flagged)
+        measured = sum(1 for r in runs.values() if r.ok and r.steal_pct is not None)
+        L.append(f"| **Warning** | the hypervisor took more than {STEAL_WARN_PCT:g} % of the CPU "
+                 f"(steal) in {len(flagged)} of {measured} load runs, up to {worst:.1f} % ({wb} {wt} {wl}): "
+                 "the host was busy, so these latencies are not representative; rerun on a quiet machine |")
     L.append(
         f"| Settings | {seconds} s per load run (+{meta.get('warmup_seconds')} s warm-up), "
         f"concurrency {meta.get('concurrencies')}, fixed rate {meta.get('rate')} req/s at "
@@ -238,25 +259,6 @@ def main():
     )
     L.append("")
 
-    backends = [b for b in ("sqlite", "postgres") if os.path.isdir(os.path.join(out, b))]
-    loads = meta.get("loads") or []
-    runs = {}
-    for b in backends:
-        for ld in loads:
-            for t in ("direct", "gateway"):
-                base = os.path.join(out, b, f"{t}-{ld}")
-                runs[(b, t, ld)] = Oha(load(base + ".oha.json"), load(base + ".mon.json"), seconds)
-
-    def get(b, t, ld):
-        return runs.get((b, t, ld))
-
-    steals = [(r.steal_pct, key) for key, r in runs.items() if r.ok and r.steal_pct is not None]
-    flagged = [x for x in steals if x[0] > STEAL_WARN_PCT]
-    if flagged:
-        worst, (wb, wt, wl) = max(flagged)
-        L.insert(steal_row, f"| **Warning** | the hypervisor took more than {STEAL_WARN_PCT:g} % of the CPU "
-                 f"(steal) in {len(flagged)} of {len(steals)} load runs, up to {worst:.1f} % ({wb} {wt} {wl}): "
-                 "the host was busy, so these latencies are not representative; rerun on a quiet machine |")
 
     # ---- targets ----
     rows = []
