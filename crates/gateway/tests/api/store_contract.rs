@@ -335,7 +335,8 @@ async fn schema_story(fixture: &Fixture, forget_second: &str) {
             "0001_initial",
             "0002_local_voices",
             "0003_billing_cycles",
-            "0004_ascending_usage_index"
+            "0004_ascending_usage_index",
+            "0005_usage_time_key"
         ]
     );
     database.migrate().await.unwrap();

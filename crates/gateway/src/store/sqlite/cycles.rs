@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
+use super::writer::unix_nanos;
 use super::{audit, db_err, users};
 use crate::domain::audit::AuditEntry;
 use crate::domain::cycle::{self, BillingPeriod, CycleCheck};
@@ -47,11 +48,11 @@ async fn close(conn: &mut SqliteConnection, user_id: i64, c: Closing) -> Result<
     // Requests recorded while this cycle was current: up to now, not just its natural end,
     // as anything settled before the rollover is in its `used_ms` too.
     let (requests,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM usage_records WHERE user_id = ? AND created_at >= ? AND created_at < ?",
+        "SELECT COUNT(*) FROM usage_records WHERE user_id = ? AND created_ns >= ? AND created_ns < ?",
     )
     .bind(user_id)
-    .bind(c.old_start)
-    .bind(c.now.max(c.period_end))
+    .bind(unix_nanos(&c.old_start))
+    .bind(unix_nanos(&c.now.max(c.period_end)))
     .fetch_one(&mut *conn)
     .await
     .map_err(db_err)?;

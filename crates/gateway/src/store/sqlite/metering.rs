@@ -6,10 +6,11 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::db_err;
+use super::writer::unix_nanos;
 use crate::domain::records::UsageStatus;
 use crate::store::{settlement_error, Reservation, Settled, Settlement, StoreError, UsageContext};
 
-pub(super) const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, audio_ms, error_code, error_message, lease_expires_at, created_at, settled_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+pub(super) const INSERT_USAGE: &str = "INSERT INTO usage_records (id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, audio_ms, error_code, error_message, lease_expires_at, created_at, settled_at, created_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 struct Outcome<'a> {
     status: UsageStatus,
@@ -45,6 +46,7 @@ async fn insert_usage(
         .bind(outcome.lease_until)
         .bind(now)
         .bind(settled_at)
+        .bind(unix_nanos(&now))
         .execute(conn)
         .await
         .map_err(db_err)?;

@@ -17,6 +17,9 @@ mod users;
 mod voices;
 mod writer;
 
+#[cfg(test)]
+mod time_key_tests;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;

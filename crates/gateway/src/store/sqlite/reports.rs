@@ -1,10 +1,11 @@
 //! Usage reports in SQLite: one GROUP BY query whose rows are streamed as SQLite yields them.
 //!
 //! Timestamps are stored as RFC 3339 text in UTC (`2026-01-05T12:34:56.789+00:00`), so the
-//! UTC day is the first 10 characters and the month the first 7; bounds bound as the same
-//! text compare correctly and can use the `(user_id, created_at)` index. Billing cycle
-//! bounds (`billing_periods`, `users.cycle_*`) are the same text, so a record is placed in
-//! its cycle by comparing text too.
+//! UTC day is the first 10 characters and the month the first 7. The bounds of a report are
+//! bound as nanoseconds since the epoch and compared with `created_ns` (the same instant as
+//! an integer), so that they use the `(user_id, created_ns)` index. Billing cycle bounds
+//! (`billing_periods`, `users.cycle_*`) are the same text, so a record is placed in its cycle
+//! by comparing text.
 
 use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
@@ -13,6 +14,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::db_err;
+use super::writer::unix_nanos;
 use crate::domain::plan::Plan;
 use crate::store::reports::{
     midnight, ReportPeriod, StatusCounts, UsageReportQuery, UsageReportRow,
@@ -91,10 +93,11 @@ fn build(query: &UsageReportQuery) -> QueryBuilder<'static, Sqlite> {
         sql.push(" AND u.plan = ").push_bind(plan.as_str());
     }
     if let Some(from) = query.from {
-        sql.push(" AND r.created_at >= ").push_bind(from);
+        sql.push(" AND r.created_ns >= ")
+            .push_bind(unix_nanos(&from));
     }
     if let Some(to) = query.to {
-        sql.push(" AND r.created_at < ").push_bind(to);
+        sql.push(" AND r.created_ns < ").push_bind(unix_nanos(&to));
     }
     // The end is grouped too, so a fallback day never merges with a cycle starting at the
     // same text (a day key has no time, but keep the groups apart whatever the data).

@@ -12,7 +12,7 @@ pub async fn list(
     page: Page,
 ) -> Result<Vec<UsageRecord>, StoreError> {
     let found = sqlx::query(
-        "SELECT id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, audio_ms, error_code, error_message, created_at, settled_at FROM usage_records WHERE user_id = ? ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?",
+        "SELECT id, user_id, key_id, voice_id, request_id, endpoint, engine, model_used, text_length, status, reserved_ms, audio_ms, error_code, error_message, created_at, settled_at FROM usage_records WHERE user_id = ? ORDER BY created_ns DESC, id DESC LIMIT ? OFFSET ?",
     )
     .bind(user_id)
     .bind(page.limit)

@@ -53,6 +53,17 @@ pub(super) fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
 }
 
+/// An instant as nanoseconds since the Unix epoch, the key of a user's usage records in their
+/// index (`created_ns`). Instants beyond what 64 bits hold (before 1677, after 2262) saturate:
+/// as a bound they still fall before or after every record.
+pub(super) fn unix_nanos(at: &DateTime<Utc>) -> i64 {
+    at.timestamp_nanos_opt().unwrap_or(if at.timestamp() < 0 {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
 /// Work for the writer.
 enum Op {
     /// The fast path of a reservation: a running cycle whose quota covers the estimate.
@@ -422,6 +433,7 @@ fn reserve(
     lease_until: &DateTime<Utc>,
     now: &DateTime<Utc>,
 ) -> rusqlite::Result<Reply> {
+    let created_ns = unix_nanos(now);
     let now = timestamp(now);
     let reserved =
         conn.prepare_cached(RESERVE_FAST)?
@@ -448,6 +460,7 @@ fn reserve(
             timestamp(lease_until),
             now,
             None::<&str>,
+            created_ns,
         ])?;
     Ok(Reply::Reserved)
 }
