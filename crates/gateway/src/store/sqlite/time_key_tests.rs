@@ -28,12 +28,13 @@ async fn before_time_key() -> (tempfile::TempDir, SqliteConnection) {
     (dir, conn)
 }
 
+fn time_key_sql() -> &'static str {
+    let migration = MIGRATOR.iter().find(|m| m.version == TIME_KEY_VERSION);
+    &migration.unwrap().sql
+}
+
 async fn apply_time_key(conn: &mut SqliteConnection) {
-    let migration = MIGRATOR
-        .iter()
-        .find(|m| m.version == TIME_KEY_VERSION)
-        .unwrap();
-    conn.execute(&*migration.sql).await.unwrap();
+    conn.execute(time_key_sql()).await.unwrap();
 }
 
 fn at(secs: i64, nanos: u32) -> DateTime<Utc> {
@@ -85,12 +86,8 @@ async fn a_text_sqlite_cannot_read_fails_the_migration_instead_of_converting_wro
     )
     .await
     .unwrap();
-    let migration = MIGRATOR
-        .iter()
-        .find(|m| m.version == TIME_KEY_VERSION)
-        .unwrap();
     let mut tx = conn.begin().await.unwrap();
-    let failed = tx.execute(&*migration.sql).await.unwrap_err();
+    let failed = tx.execute(time_key_sql()).await.unwrap_err();
     assert!(failed.to_string().contains("NOT NULL"), "{failed}");
 }
 
