@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::writer::unix_nanos;
+use super::instants::unix_nanos;
 use super::{audit, db_err, users};
 use crate::domain::audit::AuditEntry;
 use crate::domain::cycle::{self, BillingPeriod, CycleCheck};

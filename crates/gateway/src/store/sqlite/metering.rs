@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::db_err;
-use super::writer::unix_nanos;
+use super::instants::unix_nanos;
 use crate::domain::records::UsageStatus;
 use crate::store::{settlement_error, Reservation, Settled, Settlement, StoreError, UsageContext};
 

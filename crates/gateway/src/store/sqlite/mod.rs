@@ -7,6 +7,7 @@ mod audit;
 mod backup;
 mod checkpoint;
 mod cycles;
+mod instants;
 mod keys;
 mod metering;
 mod readers;

@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::db_err;
-use super::writer::unix_nanos;
+use super::instants::unix_nanos;
 use crate::domain::plan::Plan;
 use crate::store::reports::{
     midnight, ReportPeriod, StatusCounts, UsageReportQuery, UsageReportRow,

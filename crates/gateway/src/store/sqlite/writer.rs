@@ -24,11 +24,12 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::checkpoint::LogGrowth;
+use super::instants::{timestamp, unix_nanos};
 use crate::domain::records::UsageStatus;
 use crate::store::{Settled, Settlement, StoreError, UsageContext};
 
@@ -45,24 +46,6 @@ const RESERVE_FAST: &str = "UPDATE users SET reserved_ms = reserved_ms + ?1 WHER
 const SETTLE_RECORD: &str = "UPDATE usage_records SET status = ?1, audio_ms = MIN(MAX(?2, 0), reserved_ms), error_code = ?3, error_message = ?4, settled_at = ?5, lease_expires_at = NULL WHERE id = ?6 AND status = 'pending' RETURNING user_id, reserved_ms, audio_ms";
 const SETTLE_USER: &str = "UPDATE users SET reserved_ms = reserved_ms - ?1, used_ms = used_ms + ?2 WHERE id = ?3 RETURNING MAX(0, quota_ms - used_ms)";
 const REMAINING: &str = "SELECT MAX(0, u.quota_ms - u.used_ms) FROM usage_records r JOIN users u ON u.id = r.user_id WHERE r.id = ?";
-
-/// A timestamp as text, in exactly the form sqlx-sqlite 0.8 encodes a `DateTime<Utc>`
-/// (`to_rfc3339_opts(SecondsFormat::AutoSi, false)`), so that rows written here and rows
-/// written through sqlx compare and sort alike as text.
-pub(super) fn timestamp(at: &DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-}
-
-/// An instant as nanoseconds since the Unix epoch, the key of a user's usage records in their
-/// index (`created_ns`). Instants beyond what 64 bits hold (before 1677, after 2262) saturate:
-/// as a bound they still fall before or after every record.
-pub(super) fn unix_nanos(at: &DateTime<Utc>) -> i64 {
-    at.timestamp_nanos_opt().unwrap_or(if at.timestamp() < 0 {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
-}
 
 /// Work for the writer.
 enum Op {
