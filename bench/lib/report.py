@@ -259,7 +259,6 @@ def main():
     )
     L.append("")
 
-
     # ---- targets ----
     rows = []
 
