@@ -134,6 +134,7 @@ async fn a_dead_nodes_leases_expire_while_live_streams_renew_theirs() {
 /// A TCP proxy to Redis that the test can cut, like an outage.
 struct Proxy {
     address: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -141,19 +142,41 @@ impl Proxy {
     async fn start(target: String) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
+        let (stop, mut stopped) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            // Aborting this task drops the listener and, with the set, every connection.
             let mut connections = tokio::task::JoinSet::new();
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let target = target.clone();
-                connections.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { break };
+                        let target = target.clone();
+                        connections.spawn(async move {
+                            if let Ok(mut outbound) = TcpStream::connect(target).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        });
                     }
-                });
+                }
             }
+            // No new connection, and every proxied one closed, before `cut` returns.
+            drop(listener);
+            connections.shutdown().await;
         });
-        Proxy { address, task }
+        Proxy {
+            address,
+            stop,
+            task,
+        }
+    }
+
+    /// Closes the listener and every connection through it, and returns once they are closed:
+    /// aborting the tasks alone would leave a connection that the next request could still
+    /// use while its task waits to be cancelled.
+    async fn cut(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
     }
 }
 
@@ -187,7 +210,7 @@ async fn redis_outage(closed: bool) {
     let r = app.post_tts(&key, &hi()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "ratelimit-remaining"), Some(9));
-    proxy.task.abort();
+    proxy.cut().await;
     for _ in 0..3 {
         let started = Instant::now();
         let speech = app.post_tts(&key, &hi()).await;
