@@ -1,5 +1,5 @@
 //! Redis-only stories: several nodes sharing one Redis, leases that outlive their node, and
-//! outages (a proxy the test cuts; the machine's Redis server is never touched).
+//! outages (a relay the test cuts; the machine's Redis server is never touched).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use odeadev_tts::config::Settings;
 use odeadev_tts::startup::Application;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 use super::{assert_busy, header, hi, open_stream, redis_url, slow_sim, unique_prefix};
 use crate::helpers::*;
+use crate::relay::Relay;
 
 /// A second gateway node on `env` (its database is the first's), sharing the simulator.
 async fn spawn_node(app: &TestApp, env: &[(&'static str, String)]) -> SocketAddr {
@@ -131,67 +132,18 @@ async fn a_dead_nodes_leases_expire_while_live_streams_renew_theirs() {
     assert_eq!(app.post_tts(&key, &hi()).await.status(), 200);
 }
 
-/// A TCP proxy to Redis that the test can cut, like an outage.
-struct Proxy {
-    address: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    async fn start(target: String) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let (stop, mut stopped) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut connections = tokio::task::JoinSet::new();
-            loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    accepted = listener.accept() => {
-                        let Ok((mut inbound, _)) = accepted else { break };
-                        let target = target.clone();
-                        connections.spawn(async move {
-                            if let Ok(mut outbound) = TcpStream::connect(target).await {
-                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
-                                    .await;
-                            }
-                        });
-                    }
-                }
-            }
-            // No new connection, and every proxied one closed, before `cut` returns.
-            drop(listener);
-            connections.shutdown().await;
-        });
-        Proxy {
-            address,
-            stop,
-            task,
-        }
-    }
-
-    /// Closes the listener and every connection through it, and returns once they are closed:
-    /// aborting the tasks alone would leave a connection that the next request could still
-    /// use while its task waits to be cancelled.
-    async fn cut(self) {
-        let _ = self.stop.send(());
-        self.task.await.unwrap();
-    }
-}
-
-/// `TEST_REDIS_URL` through a proxy, keeping any credentials and database number.
-async fn proxied_redis() -> Option<(Proxy, String)> {
+/// `TEST_REDIS_URL` through a relay, keeping any credentials and database number.
+async fn proxied_redis() -> Option<(Relay, String)> {
     let mut url = url::Url::parse(&redis_url()?).unwrap();
     let target = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap_or(6379));
-    let proxy = Proxy::start(target).await;
-    url.set_port(Some(proxy.address.port())).unwrap();
+    let relay = Relay::to(target).await;
+    url.set_port(Some(relay.address().port())).unwrap();
     url.set_host(Some("127.0.0.1")).unwrap();
-    Some((proxy, url.to_string()))
+    Some((relay, url.to_string()))
 }
 
 async fn redis_outage(closed: bool) {
-    let Some((proxy, url)) = proxied_redis().await else {
+    let Some((relay, url)) = proxied_redis().await else {
         return;
     };
     let mut env = vec![
@@ -210,7 +162,7 @@ async fn redis_outage(closed: bool) {
     let r = app.post_tts(&key, &hi()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "ratelimit-remaining"), Some(9));
-    proxy.cut().await;
+    relay.cut().await;
     for _ in 0..3 {
         let started = Instant::now();
         let speech = app.post_tts(&key, &hi()).await;

@@ -1,62 +1,8 @@
 //! The gateway's connections to MiniMax: kept open and reused between calls, and replaced
 //! without failing a request when MiniMax closed one while it sat idle.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::AbortHandle;
-
 use super::*;
-
-/// A TCP relay between the gateway and the simulator that counts the connections the gateway
-/// opens, and can close them all, as a server does with connections idle too long.
-struct Relay {
-    url: String,
-    accepted: Arc<AtomicUsize>,
-    open: Arc<Mutex<Vec<AbortHandle>>>,
-}
-
-impl Relay {
-    async fn to(sim_url: &str) -> Relay {
-        let target = sim_url.trim_start_matches("http://").to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let open = Arc::new(Mutex::new(Vec::new()));
-        let (count, tasks) = (accepted.clone(), open.clone());
-        tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                count.fetch_add(1, Ordering::SeqCst);
-                let target = target.clone();
-                let relay = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tasks.lock().unwrap().push(relay.abort_handle());
-            }
-        });
-        Relay {
-            url,
-            accepted,
-            open,
-        }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    /// Closes every connection relayed so far, on both sides.
-    async fn close_all(&self) {
-        for task in self.open.lock().unwrap().drain(..) {
-            task.abort();
-        }
-        // Let the close reach the gateway's side of the socket.
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use crate::relay::Relay;
 
 /// A gateway whose MiniMax calls go through a relay to a simulator of their own.
 async fn app_behind_relay() -> (TestApp, Relay, minimax_sim::SimHandle) {
@@ -65,8 +11,9 @@ async fn app_behind_relay() -> (TestApp, Relay, minimax_sim::SimHandle) {
         ..SimConfig::default()
     })
     .await;
-    let relay = Relay::to(&sim.base_url()).await;
-    let app = app_with(&[("MINIMAX_BASE_URL", relay.url.as_str())]).await;
+    let relay = Relay::to(sim.base_url().trim_start_matches("http://").to_owned()).await;
+    let url = format!("http://{}", relay.address());
+    let app = app_with(&[("MINIMAX_BASE_URL", url.as_str())]).await;
     (app, relay, sim)
 }
 
@@ -109,7 +56,9 @@ async fn a_connection_minimax_closed_while_idle_is_replaced_without_failing_a_re
     let (_, key) = app.create_user("enterprise").await;
     let r = app.post("/v1/tts", &key, &speak("Before the close.")).await;
     assert_eq!(r.status(), 200);
-    relay.close_all().await;
+    // Closed as a server closes a connection idle too long: some time before the next call.
+    relay.close_connections().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let r = app.post("/v1/tts", &key, &speak("After the close.")).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
