@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chrono::Utc;
 use odeadev_tts::config::Settings;
+use odeadev_tts::domain::audit::{action, target, AuditEntry};
 use odeadev_tts::domain::plan::{Plan, Role};
 use odeadev_tts::domain::records::UsageStatus;
 use odeadev_tts::startup;
@@ -29,7 +30,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::load(&[("DATABASE_URL", url.as_str())], None)?;
     let database = startup::open_store(&settings).await?;
     database.migrate().await?;
-    let store = database.into_store();
+    let store = database.store();
     let user = new_user(store.as_ref()).await?;
     for concurrency in concurrencies {
         let concurrency: usize = concurrency.parse().context("CONCURRENCY")?;
@@ -68,12 +69,17 @@ async fn new_user(store: &dyn Store) -> anyhow::Result<i64> {
         hash: uuid::Uuid::new_v4().as_bytes().repeat(2),
         expires_at: None,
     };
-    let (user, _) = store.create_user(user, key).await?;
+    let by_hand = |action| AuditEntry::new(None, action, target::USER, String::new());
+    let (user, _) = store
+        .create_user(user, key, by_hand(action::USER_CREATE))
+        .await?;
     let unlimited = UserPatch {
         quota_ms: Some(Some(i64::MAX / 4)),
         ..UserPatch::default()
     };
-    store.update_user(user.id, unlimited).await?;
+    store
+        .update_user(user.id, unlimited, by_hand(action::QUOTA_SET))
+        .await?;
     Ok(user.id)
 }
 

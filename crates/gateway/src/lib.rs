@@ -13,6 +13,7 @@ mod fold_wakes;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod runtime;
 pub mod server;
 pub mod service;
 pub mod startup;

@@ -107,3 +107,15 @@ pub fn db_pool(pool: &'static str, in_use: u32, idle: u32) {
     metrics::gauge!("odeadev_db_pool_connections", "pool" => pool, "state" => "idle")
         .set(f64::from(idle));
 }
+
+/// Whether a piece of background work (`sqlite_writer`, `sqlite_checkpointer`, `reaper`,
+/// `cycle_sweep`) is running on time: 1, or 0 while it is stalled, dead or stopped.
+pub fn background_up(task: &'static str, up: bool) {
+    metrics::gauge!("odeadev_background_up", "task" => task).set(if up { 1.0 } else { 0.0 });
+}
+
+/// A piece of background work stopped running on time (`stalled`, `dead`, `stopped`).
+pub fn background_failure(task: &'static str, status: &'static str) {
+    metrics::counter!("odeadev_background_failures_total", "task" => task, "status" => status)
+        .increment(1);
+}

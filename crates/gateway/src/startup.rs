@@ -18,90 +18,37 @@ use crate::engine::minimax::MinimaxEngine;
 use crate::engine::EngineRegistry;
 use crate::http::{router, AppState};
 use crate::limits::Limiter;
+use crate::runtime::supervision::Supervisor;
 use crate::service::accounts::{Accounts, IssuedKey};
 use crate::service::auth::Authenticator;
 use crate::service::reaper;
 use crate::service::synthesis::SynthesisService;
-use crate::store::postgres::{PgPoolSettings, PostgresStore};
-use crate::store::sqlite::SqliteStore;
-use crate::store::{NewUser, Store};
+use crate::store::postgres::PgPoolSettings;
+use crate::store::sqlite::{SqliteOptions, Synchronous};
+use crate::store::{Database, DatabaseConfig, NewUser, Store};
 
-/// The configured database, before it is handed to the services as a [`Store`].
-#[derive(Clone)]
-pub enum Database {
-    /// The embedded default.
-    Sqlite(SqliteStore),
-    /// The scale-out backend.
-    Postgres(PostgresStore),
-}
-
-impl Database {
-    /// Applies pending migrations (safe from several nodes at once on PostgreSQL).
-    pub async fn migrate(&self) -> anyhow::Result<()> {
-        match self {
-            Database::Sqlite(store) => store.migrate().await,
-            Database::Postgres(store) => store.migrate().await,
-        }
-        .context("applying database migrations")
-    }
-
-    /// Names of embedded migrations the database has not applied, oldest first.
-    pub async fn pending_migrations(&self) -> anyhow::Result<Vec<String>> {
-        match self {
-            Database::Sqlite(store) => store.pending_migrations().await,
-            Database::Postgres(store) => store.pending_migrations().await,
-        }
-        .context("reading the applied database migrations")
-    }
-
-    /// Fails, naming the first missing migration, unless the schema is current.
-    pub async fn require_current_schema(&self) -> anyhow::Result<()> {
-        match self.pending_migrations().await?.first() {
-            None => Ok(()),
-            Some(first) => anyhow::bail!(
-                "database schema is behind: migration {first} has not been applied; run odeadev-tts migrate"
-            ),
-        }
-    }
-
-    /// Closes the connections, so that a PostgreSQL server sees each session end cleanly
-    /// instead of its socket dropping when the process exits.
-    pub async fn close(&self) {
-        match self {
-            Database::Sqlite(store) => store.close().await,
-            Database::Postgres(store) => store.close().await,
-        }
-    }
-
-    /// The store the services use.
-    pub fn into_store(self) -> Arc<dyn Store> {
-        match self {
-            Database::Sqlite(store) => Arc::new(store),
-            Database::Postgres(store) => Arc::new(store),
-        }
+/// The database `settings` name, as the store opens it.
+pub fn database_config(settings: &Settings) -> DatabaseConfig {
+    match &settings.database {
+        DatabaseSettings::Sqlite { path } => DatabaseConfig::Sqlite(SqliteOptions {
+            path: path.clone(),
+            readers: settings.db_max_connections,
+            synchronous: Synchronous::default(),
+        }),
+        DatabaseSettings::Postgres { url } => DatabaseConfig::Postgres {
+            url: url.clone(),
+            pool: PgPoolSettings {
+                max_connections: settings.db_max_connections,
+                acquire_timeout: settings.db_acquire_timeout,
+                statement_timeout: settings.db_statement_timeout,
+            },
+        },
     }
 }
 
 /// Opens the configured database (creating an SQLite file when missing). Does not migrate.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Database> {
-    match &settings.database {
-        DatabaseSettings::Sqlite { path } => SqliteStore::open(path, settings.db_max_connections)
-            .await
-            .map(Database::Sqlite)
-            .with_context(|| format!("cannot open SQLite database {}", path.display())),
-        DatabaseSettings::Postgres { url } => {
-            let pool = PgPoolSettings {
-                max_connections: settings.db_max_connections,
-                acquire_timeout: settings.db_acquire_timeout,
-                statement_timeout: settings.db_statement_timeout,
-            };
-            // The URL is not in the message: it may hold a password.
-            PostgresStore::open(url, pool)
-                .await
-                .map(Database::Postgres)
-                .context("cannot connect to the PostgreSQL database in DATABASE_URL")
-        }
-    }
+    Database::open(&database_config(settings), Supervisor::default()).await
 }
 
 /// Opens the configured database, runs `work` on it, then closes it whatever the outcome:
@@ -152,7 +99,7 @@ pub async fn create_admin(
 ) -> anyhow::Result<(User, IssuedKey)> {
     with_database(settings, async |database| {
         migrate(database).await?;
-        create_admin_in(settings, database.clone().into_store(), name, email).await
+        create_admin_in(settings, database.store(), name, email).await
     })
     .await
 }
@@ -208,6 +155,7 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
+    database: Database,
 }
 
 impl Application {
@@ -239,7 +187,7 @@ impl Application {
             SchemaPolicy::Migrate => migrate(&database).await?,
             SchemaPolicy::RequireCurrent => database.require_current_schema().await?,
         }
-        let store = database.into_store();
+        let store = database.store();
         let pepper = key_pepper(&settings, store.as_ref()).await?;
         let limits = Limiter::from_settings(&settings.limits)
             .map_err(|e| anyhow::anyhow!("invalid setting REDIS_URL: {e}"))?;
@@ -257,6 +205,7 @@ impl Application {
             limits,
             auth,
             store,
+            database: database.clone(),
             openai_voices: Arc::new(settings.openai_voices.iter().cloned().collect()),
         };
         crate::metrics::install();
@@ -276,6 +225,7 @@ impl Application {
             metrics_listener,
             state,
             settings,
+            database,
         })
     }
 
@@ -296,12 +246,20 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let reaper = tokio::spawn(reaper::run(
-            self.state.store.clone(),
-            self.settings.reap_interval,
-        ));
-        let synthesis = self.state.synthesis.clone();
+        let supervisor = self.database.supervisor().clone();
+        let interval = self.settings.reap_interval;
         let store = self.state.store.clone();
+        let background = [
+            supervisor.spawn("reaper", interval, |beat| {
+                reaper::run_reaper(store.clone(), interval, beat)
+            }),
+            supervisor.spawn("cycle_sweep", interval, |beat| {
+                reaper::run_cycle_sweep(store, interval, beat)
+            }),
+            tokio::spawn(watch(supervisor.clone())),
+        ];
+        let synthesis = self.state.synthesis.clone();
+        let database = self.database.clone();
         let metrics = self.metrics_listener.map(|listener| {
             let app = crate::http::metrics_router(self.state.clone());
             tokio::spawn(async move { axum::serve(listener, app).await })
@@ -321,7 +279,9 @@ impl Application {
             tracing::error!(error = %e, "the server loop failed");
             false
         });
-        reaper.abort();
+        for task in &background {
+            task.abort();
+        }
         if let Some(metrics) = metrics {
             metrics.abort();
         }
@@ -335,7 +295,17 @@ impl Application {
                 "settled requests still in flight at shutdown as failed"
             );
         }
-        store.close().await;
+        database.close().await;
         Ok(())
+    }
+}
+
+/// Checks the background work every second, so that a stall is logged and counted when it
+/// happens, not only when `/ready` or `/metrics` is asked.
+async fn watch(supervisor: Supervisor) {
+    let mut tick = crate::ticks::every(std::time::Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        supervisor.check();
     }
 }

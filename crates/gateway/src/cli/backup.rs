@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::config::{DatabaseSettings, Settings};
-use crate::startup::{self, Database};
+use crate::startup;
 use crate::store::StoreError;
 
 /// Backs up to `dest` (which must not exist) and prints what the verified copy holds.
@@ -22,10 +22,10 @@ pub async fn run(settings: Settings, dest: &Path) -> anyhow::Result<()> {
         );
     }
     let summary = startup::with_database(&settings, async |database| {
-        let Database::Sqlite(store) = database else {
+        let Some(copied) = database.backup_into(dest).await else {
             anyhow::bail!("backup copies SQLite databases only");
         };
-        store.backup_into(dest).await.map_err(|e| match e {
+        copied.map_err(|e| match e {
             StoreError::Conflict(_) => anyhow::anyhow!(
                 "backup destination {} already exists; refusing to overwrite it",
                 dest.display()

@@ -67,7 +67,7 @@ pub async fn run(settings: Settings, args: ExportArgs) -> anyhow::Result<()> {
     };
     startup::with_database(&settings, async |database| {
         database.require_current_schema().await?;
-        let store = database.clone().into_store();
+        let store = database.store();
         let bytes = reports::export(store.as_ref(), &query, format)
             .await
             .context("reading usage from the database")?;

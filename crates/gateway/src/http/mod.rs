@@ -28,6 +28,8 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 pub struct AppState {
     /// The books.
     pub store: Arc<dyn Store>,
+    /// The database's lifecycle handle: readiness, pool gauges, background work.
+    pub database: crate::store::Database,
     /// Key checks.
     pub auth: Authenticator,
     /// Users and keys.

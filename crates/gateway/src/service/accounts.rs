@@ -58,7 +58,7 @@ impl Accounts {
             "role": user.role.as_str(),
             "key_prefix": key.prefix,
         }));
-        match self.store.create_user_audited(user, key, audit).await {
+        match self.store.create_user(user, key, audit).await {
             Ok((user, record)) => Ok((user, IssuedKey { record, plain })),
             Err(StoreError::Conflict(_)) => Err(ApiError::Conflict(format!(
                 "a user with email {email} already exists"
@@ -83,7 +83,7 @@ impl Accounts {
             "key_prefix": key.prefix,
             "expires_at": key.expires_at,
         }));
-        match self.store.create_key_audited(user_id, key, audit).await {
+        match self.store.create_key(user_id, key, audit).await {
             Ok(record) => Ok(IssuedKey { record, plain }),
             Err(StoreError::NotFound) => {
                 Err(ApiError::NotFound(format!("user {user_id} not found")))

@@ -138,16 +138,13 @@ pub async fn clone_voice(
         "gender": voice.gender.as_str(),
         "expires_at": voice.expires_at,
     }));
-    store
-        .create_voice_audited(voice, audit)
-        .await
-        .map_err(|e| match e {
-            StoreError::Conflict(_) => ApiError::Conflict(format!(
-                "a voice named {} already exists",
-                request.friendly_name
-            )),
-            other => other.into(),
-        })
+    store.create_voice(voice, audit).await.map_err(|e| match e {
+        StoreError::Conflict(_) => ApiError::Conflict(format!(
+            "a voice named {} already exists",
+            request.friendly_name
+        )),
+        other => other.into(),
+    })
 }
 
 #[cfg(test)]

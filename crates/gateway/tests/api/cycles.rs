@@ -7,6 +7,7 @@ use odeadev_tts::domain::cycle::add_months;
 use reqwest::multipart::{Form, Part};
 use serde_json::{json, Value};
 
+use crate::direct_sql::{run_sql, SqlArg};
 use crate::helpers::*;
 
 fn time(v: &Value) -> DateTime<Utc> {
@@ -17,31 +18,13 @@ fn time(v: &Value) -> DateTime<Utc> {
 
 /// Moves a user's cycle into the past, as if its month had gone by (writes the row directly).
 async fn backdate(app: &TestApp, user_id: i64, anchor: DateTime<Utc>) {
-    use sqlx::Connection;
-    let ends = add_months(anchor, 1);
-    if app.database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE users SET cycle_anchor = ?1, cycle_started_at = ?1, cycle_ends_at = ?2 WHERE id = ?3")
-            .bind(anchor)
-            .bind(ends)
-            .bind(user_id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    } else {
-        let mut conn = sqlx::PgConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE users SET cycle_anchor = $1, cycle_started_at = $1, cycle_ends_at = $2 WHERE id = $3")
-            .bind(anchor)
-            .bind(ends)
-            .bind(user_id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    let sql = "UPDATE users SET cycle_anchor = $1, cycle_started_at = $1, cycle_ends_at = $2 WHERE id = $3";
+    let args = [
+        SqlArg::Time(anchor),
+        SqlArg::Time(add_months(anchor, 1)),
+        SqlArg::Int(user_id),
+    ];
+    run_sql(&app.database_url, sql, &args).await;
 }
 
 async fn speak(app: &TestApp, key: &str) {

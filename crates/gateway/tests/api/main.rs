@@ -2,6 +2,7 @@
 //! SQLite database, the MiniMax simulator on another.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod direct_sql;
 mod helpers;
 mod relay;
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::direct_sql::{run_sql, SqlArg};
 use crate::helpers::*;
 
 fn ms(v: &Value) -> i64 {
@@ -232,28 +233,13 @@ async fn a_request_slower_than_its_lease_keeps_its_reservation_and_is_billed() {
 /// What a database crash does to a reservation committed without waiting for the disk: its
 /// pending record and the user's hold vanish while the request goes on (written directly).
 async fn lose_pending_reservations(app: &TestApp, user_id: i64) {
-    use sqlx::Connection;
     let statements = [
         "DELETE FROM usage_records WHERE user_id = $1 AND status = 'pending'",
         "UPDATE users SET reserved_ms = 0 WHERE id = $1",
     ];
-    if app.database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        for statement in statements {
-            let statement = statement.replace("$1", "?1");
-            let done = sqlx::query(&statement).bind(user_id).execute(&mut conn);
-            assert_eq!(done.await.unwrap().rows_affected(), 1, "{statement}");
-        }
-    } else {
-        let mut conn = sqlx::PgConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        for statement in statements {
-            let done = sqlx::query(statement).bind(user_id).execute(&mut conn);
-            assert_eq!(done.await.unwrap().rows_affected(), 1, "{statement}");
-        }
+    for statement in statements {
+        let changed = run_sql(&app.database_url, statement, &[SqlArg::Int(user_id)]).await;
+        assert_eq!(changed, 1, "{statement}");
     }
 }
 

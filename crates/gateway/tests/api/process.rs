@@ -115,11 +115,13 @@ async fn create_user(client: &reqwest::Client, server: &Server) -> (i64, String)
 }
 
 async fn store_of(server: &Server) -> Arc<dyn Store> {
-    Arc::new(
-        odeadev_tts::store::sqlite::SqliteStore::open(&server.db, 1)
-            .await
-            .unwrap(),
-    )
+    let url = format!("sqlite://{}", server.db.display());
+    let settings =
+        odeadev_tts::config::Settings::load(&[("DATABASE_URL", url.as_str())], None).unwrap();
+    odeadev_tts::startup::open_store(&settings)
+        .await
+        .unwrap()
+        .store()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

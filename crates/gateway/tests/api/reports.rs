@@ -23,7 +23,7 @@ pub async fn open_store(database_url: &str) -> Arc<dyn Store> {
     let settings = odeadev_tts::config::Settings::load(&env, None).unwrap();
     let database = odeadev_tts::startup::open_store(&settings).await.unwrap();
     database.migrate().await.unwrap();
-    database.into_store()
+    database.store()
 }
 
 /// A usage context for records written straight to the store.
@@ -55,7 +55,9 @@ pub async fn store_user(store: &dyn Store, email: &str, plan: Plan) -> i64 {
         plan,
         role: Role::User,
     };
-    store.create_user(user, key).await.unwrap().0.id
+    let setup =
+        odeadev_tts::domain::audit::AuditEntry::new(None, "test.setup", "user", String::new());
+    store.create_user(user, key, setup).await.unwrap().0.id
 }
 
 async fn report(app: &TestApp, query: &str) -> Vec<Value> {

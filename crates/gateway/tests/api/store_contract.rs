@@ -9,11 +9,13 @@ mod story;
 use std::sync::Arc;
 
 use odeadev_tts::config::{DatabaseSettings, Settings};
-use odeadev_tts::startup::{self, Database};
+use odeadev_tts::startup;
+use odeadev_tts::store::Database;
 use odeadev_tts::store::Store;
 
+use crate::direct_sql::run_sql;
 use crate::helpers::{required_service, PgTestDatabase};
-use story::store_story;
+use story::{audit, store_story};
 
 /// A fresh database of one backend and what keeps it alive.
 struct Fixture {
@@ -56,6 +58,14 @@ impl Fixture {
         })
     }
 
+    /// The fixture's `DATABASE_URL`.
+    fn database_url(&self) -> String {
+        match &self.settings.database {
+            DatabaseSettings::Sqlite { path } => format!("sqlite://{}", path.display()),
+            DatabaseSettings::Postgres { url } => url.clone(),
+        }
+    }
+
     async fn open(&self) -> Database {
         startup::open_store(&self.settings).await.unwrap()
     }
@@ -63,7 +73,8 @@ impl Fixture {
     async fn migrated_store(&self) -> Arc<dyn Store> {
         let database = self.open().await;
         database.migrate().await.unwrap();
-        database.into_store()
+        database.ping().await.unwrap();
+        database.store()
     }
 }
 
@@ -89,7 +100,11 @@ async fn enterprise_user(
 ) -> odeadev_tts::domain::records::User {
     let plan = odeadev_tts::domain::plan::Plan::Enterprise;
     let (user, _) = store
-        .create_user(story::new_user(email, plan), story::new_key(key_tag))
+        .create_user(
+            story::new_user(email, plan),
+            story::new_key(key_tag),
+            audit(),
+        )
         .await
         .unwrap();
     user
@@ -116,7 +131,9 @@ async fn postgres_node_keeps_its_connection_budget_and_replaces_dropped_connecti
     let Some(fixture) = Fixture::postgres_with(&[("ODEADEV_DB_MAX_CONNECTIONS", "4")]).await else {
         return;
     };
-    let store = fixture.migrated_store().await;
+    let node = fixture.open().await;
+    node.migrate().await.unwrap();
+    let store = node.store();
     let user = enterprise_user(store.as_ref(), "budget@example.com", 41).await;
     let pg = fixture._pg.as_ref().unwrap();
     let database = url::Url::parse(&pg.url)
@@ -152,10 +169,7 @@ async fn postgres_node_keeps_its_connection_budget_and_replaces_dropped_connecti
     }
     let peak = peak.max(node_connections(&mut admin, &database).await);
     assert!(peak <= 4, "the node opened {peak} connections");
-    let metering = store
-        .pool_stats()
-        .into_iter()
-        .find(|p| p.name == "metering");
+    let metering = node.pool_stats().into_iter().find(|p| p.name == "metering");
     assert!(
         metering.is_some_and(|p| p.in_use + p.idle >= 1),
         "the metering statements ran on their own connections"
@@ -262,6 +276,7 @@ async fn sqlite_metering_waits_for_a_held_write_lock_off_the_callers_thread() {
         .create_user(
             story::new_user("lock@example.com", odeadev_tts::domain::plan::Plan::Pro),
             story::new_key(8),
+            audit(),
         )
         .await
         .unwrap();
@@ -342,18 +357,7 @@ async fn schema_story(fixture: &Fixture, forget_second: &str) {
     database.migrate().await.unwrap();
     database.require_current_schema().await.unwrap();
     // An operator rolled back by hand, or a node runs a newer binary than the schema.
-    use sqlx::{Connection, Executor};
-    match &fixture.settings.database {
-        DatabaseSettings::Sqlite { path } => {
-            let url = format!("sqlite://{}", path.display());
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            conn.execute(forget_second).await.unwrap();
-        }
-        DatabaseSettings::Postgres { url } => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            conn.execute(forget_second).await.unwrap();
-        }
-    }
+    run_sql(&fixture.database_url(), forget_second, &[]).await;
     let refused = database.require_current_schema().await.unwrap_err();
     assert_eq!(
         refused.to_string(),

@@ -139,7 +139,7 @@ pub async fn revoke_key(
         return Err(ApiError::NotFound(format!("key {key_id} not found")));
     }
     let audit = entry(&admin, action::KEY_REVOKE, target::API_KEY);
-    let revoked = state.store.revoke_key_audited(&key_id, audit);
+    let revoked = state.store.revoke_key(&key_id, audit);
     let key = revoked.await.map_err(|e| match e {
         StoreError::NotFound => ApiError::NotFound(format!("key {key_id} not found")),
         other => other.into(),

@@ -37,6 +37,9 @@ pub struct Readiness {
     pub redis: Check,
     /// Engine breaker states by engine, with availability.
     pub engines: std::collections::BTreeMap<&'static str, Check>,
+    /// Background work by name (`sqlite_writer`, `sqlite_checkpointer`, `reaper`,
+    /// `cycle_sweep`): `ok`, `stalled`, `dead` or `stopped`, with why when not ok.
+    pub background: std::collections::BTreeMap<&'static str, Check>,
 }
 
 fn ok() -> Check {
@@ -54,7 +57,7 @@ fn failed(detail: impl Into<String>) -> Check {
 }
 
 /// Whether the gateway can serve: database reachable, limits backend usable, at least one
-/// engine usable. 503 when not.
+/// engine usable, every piece of background work running on time. 503 when not.
 #[utoipa::path(
     get,
     path = "/ready",
@@ -65,7 +68,7 @@ fn failed(detail: impl Into<String>) -> Check {
     )
 )]
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let database = match tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await {
+    let database = match tokio::time::timeout(PROBE_TIMEOUT, state.database.ping()).await {
         Ok(Ok(())) => ok(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database failed");
@@ -113,12 +116,28 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         any_engine |= check.status != "unavailable" && check.status != "open";
         engines.insert(name, check);
     }
-    let is_ready = database.status == "ok" && redis.status != "error" && any_engine;
+    let background: std::collections::BTreeMap<&'static str, Check> = state
+        .database
+        .supervisor()
+        .check()
+        .into_iter()
+        .map(|task| {
+            let check = Check {
+                status: task.liveness.as_str().into(),
+                detail: task.detail,
+            };
+            (task.name, check)
+        })
+        .collect();
+    let background_ok = background.values().all(|check| check.status == "ok");
+    let is_ready =
+        database.status == "ok" && redis.status != "error" && any_engine && background_ok;
     let body = Readiness {
         status: if is_ready { "ready" } else { "not_ready" },
         database,
         redis,
         engines,
+        background,
     };
     let status = if is_ready {
         StatusCode::OK
@@ -139,7 +158,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     for engine in state.synthesis.engines().all() {
         crate::metrics::breaker_state(engine.provider().as_str(), engine.breaker_state());
     }
-    for pool in state.store.pool_stats() {
+    state.database.supervisor().check();
+    for pool in state.database.pool_stats() {
         crate::metrics::db_pool(pool.name, pool.in_use, pool.idle);
     }
     (

@@ -265,7 +265,7 @@ pub async fn patch_user(
     let audit = entry(&admin, action::USER_UPDATE, target::USER).details(patch_details(&patch));
     let user = state
         .store
-        .update_user_audited(id, patch, audit)
+        .update_user(id, patch, audit)
         .await
         .map_err(|e| not_found(e, id))?;
     state.auth.forget_recent_keys();
@@ -311,7 +311,7 @@ pub async fn put_quota(
     let audit = entry(&admin, action::QUOTA_SET, target::USER).details(patch_details(&patch));
     let user = state
         .store
-        .update_user_audited(id, patch, audit)
+        .update_user(id, patch, audit)
         .await
         .map_err(|e| not_found(e, id))?;
     state.auth.forget_recent_keys();

@@ -241,7 +241,7 @@ pub async fn create_voice(
         "gender": voice.gender.as_str(),
         "is_cloned": voice.is_cloned,
     }));
-    let created = state.store.create_voice_audited(voice, audit);
+    let created = state.store.create_voice(voice, audit);
     let voice = created.await.map_err(|e| match e {
         StoreError::Conflict(_) => ApiError::Conflict(format!(
             "a voice named {} already exists",

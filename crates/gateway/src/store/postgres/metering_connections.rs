@@ -20,7 +20,8 @@ use sqlx::postgres::{
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::{db_err, PING_AFTER_IDLE};
+use super::connection::db_err;
+use super::PING_AFTER_IDLE;
 use crate::store::{PoolStats, StoreError};
 
 /// Where the metering statements run.

@@ -1,16 +1,11 @@
-//! PostgreSQL store: the scale-out backend. One pool shared by every gateway node's requests;
-//! all cross-node guarantees come from row locks and conditional updates, never from memory.
+//! PostgreSQL, the scale-out backend: a pool for the shared operations, and connections of
+//! its own for the metering hot path. All cross-node guarantees come from row locks and
+//! conditional updates, never from memory.
 
-mod audit;
-mod cycles;
-mod keys;
+mod connection;
 mod metering;
 mod metering_connections;
 mod reports;
-mod rows;
-mod usage;
-mod users;
-mod voices;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -18,14 +13,17 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use futures::FutureExt;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
 use super::closing::close_pool;
-use super::*;
-use crate::domain::audit::{AuditEntry, AuditRecord};
-use crate::domain::cycle::BillingPeriod;
-use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
+use super::reports::{UsageReportQuery, UsageReportRow};
+use super::schema;
+use super::sql::backend::{Backend, Work};
+use super::{PoolStats, Reservation, Settled, Settlement, StoreError, UsageContext};
+use connection::{db_err, PgConn};
 use metering_connections::MeteringConnections;
 
 /// Migrations for PostgreSQL, embedded in the binary.
@@ -43,9 +41,8 @@ pub struct PgPoolSettings {
     pub statement_timeout: Duration,
 }
 
-/// The PostgreSQL implementation of [`Store`].
-#[derive(Clone)]
-pub struct PostgresStore {
+/// The PostgreSQL backend.
+pub struct PostgresBackend {
     pool: PgPool,
     /// Where every synthesis's reservation and settlement run.
     metering: Arc<MeteringConnections>,
@@ -54,28 +51,15 @@ pub struct PostgresStore {
     migrate_options: Arc<PgConnectOptions>,
 }
 
-pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
-    match &e {
-        sqlx::Error::RowNotFound => StoreError::NotFound,
-        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("unique"),
-        // Everything else (I/O, TLS, pool timeout, statement timeout, server errors) means the
-        // database cannot do the job right now.
-        _ => StoreError::Unavailable(e.to_string()),
-    }
-}
-
 /// A pooled connection idle this long is pinged before it is handed out.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(30);
 
-impl std::fmt::Debug for PostgresStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore").finish_non_exhaustive()
-    }
-}
-
-impl PostgresStore {
+impl PostgresBackend {
     /// Connects to `url` (honouring `sslmode`, `sslrootcert`, … in it). Does not migrate.
-    pub async fn open(url: &str, settings: PgPoolSettings) -> Result<PostgresStore, StoreError> {
+    pub(crate) async fn open(
+        url: &str,
+        settings: PgPoolSettings,
+    ) -> Result<PostgresBackend, StoreError> {
         let base = PgConnectOptions::from_str(url)
             .map_err(db_err)?
             .application_name("odeadev-tts");
@@ -111,7 +95,7 @@ impl PostgresStore {
         // Waiting for another node's migration lock, or a long migration, must not be cut off
         // by the request-sized statement timeout.
         let migrate_options = Arc::new(base.options([("statement_timeout", "0")]));
-        Ok(PostgresStore {
+        Ok(PostgresBackend {
             pool,
             metering,
             migrate_options,
@@ -125,15 +109,15 @@ impl PostgresStore {
     /// later ones find nothing to do. It runs on a dedicated connection that is closed
     /// afterwards: the migrator does not unlock on error, and ending the session releases
     /// the lock whatever happened.
-    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        let mut conn = self.migrate_options.connect().await?;
+    pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.migrate_options.connect().await.map_err(db_err)?;
         let result = MIGRATOR.run(&mut conn).await;
         let _ = conn.close().await;
-        result
+        result.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     /// Names of embedded migrations not yet applied, e.g. `0002_local_voices`.
-    pub async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
+    pub(crate) async fn pending_migrations(&self) -> Result<Vec<String>, StoreError> {
         let applied: Vec<(i64,)> =
             match sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
                 .fetch_all(&self.pool)
@@ -147,16 +131,18 @@ impl PostgresStore {
         let applied: Vec<i64> = applied.into_iter().map(|(v,)| v).collect();
         Ok(schema::pending(&MIGRATOR, &applied))
     }
-}
 
-#[async_trait]
-impl Store for PostgresStore {
-    async fn close(&self) {
-        self.metering.close().await;
-        close_pool(&self.pool).await;
+    /// A cheap round trip, for readiness.
+    pub(crate) async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
     }
 
-    fn pool_stats(&self) -> Vec<PoolStats> {
+    /// The shared pool and the metering connections, for the pool gauge.
+    pub(crate) fn pool_stats(&self) -> Vec<PoolStats> {
         let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
         let shared = PoolStats {
             name: "main",
@@ -168,96 +154,35 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+    /// Closes every connection, so that the server sees each session end cleanly.
+    pub(crate) async fn close(&self) {
+        self.metering.close().await;
+        close_pool(&self.pool).await;
     }
+}
 
-    async fn key_pepper(&self, candidate: &[u8]) -> Result<Vec<u8>, StoreError> {
-        // First writer wins; every node then reads the same pepper.
-        sqlx::query("INSERT INTO settings (name, value) VALUES ('key_pepper', $1) ON CONFLICT (name) DO NOTHING")
-            .bind(hex::encode(candidate))
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        let (value,): (String,) =
-            sqlx::query_as("SELECT value FROM settings WHERE name = 'key_pepper'")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(db_err)?;
-        hex::decode(value).map_err(|e| StoreError::Corrupt(format!("key_pepper: {e}")))
-    }
-
-    async fn create_user(
-        &self,
-        user: NewUser,
-        key: NewKey,
-    ) -> Result<(User, ApiKeyRecord), StoreError> {
-        users::create(&self.pool, user, key, None).await
-    }
-
-    async fn get_user(&self, id: i64) -> Result<User, StoreError> {
-        users::get_pooled(&self.pool, id).await
-    }
-
-    async fn list_users(
-        &self,
-        filter: &UserFilter,
-        page: Page,
-    ) -> Result<(Vec<User>, i64), StoreError> {
-        users::list(&self.pool, filter, page).await
-    }
-
-    async fn update_user(&self, id: i64, patch: UserPatch) -> Result<User, StoreError> {
-        users::update(&self.pool, id, patch, None).await
-    }
-
-    async fn create_key(&self, user_id: i64, key: NewKey) -> Result<ApiKeyRecord, StoreError> {
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn write<T: Send + 'static>(&self, work: Work<T>) -> Result<T, StoreError> {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // Share-lock the owner so it cannot vanish between the check and the insert.
-        users::get(&mut tx, user_id, " FOR SHARE").await?;
-        let record = keys::insert(&mut tx, user_id, key).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(record)
+        let result = work(&mut PgConn::new(&mut tx)).await;
+        match result {
+            Ok(value) => {
+                tx.commit().await.map_err(db_err)?;
+                Ok(value)
+            }
+            Err(e) => {
+                // Dropped unfinished, sqlx rolls the transaction back when the connection
+                // goes back to the pool; an explicit rollback says so at once.
+                let _ = tx.rollback().await;
+                Err(e)
+            }
+        }
     }
 
-    async fn list_keys(&self, user_id: i64) -> Result<Vec<ApiKeyRecord>, StoreError> {
-        keys::list(&self.pool, user_id).await
-    }
-
-    async fn revoke_key(&self, key_id: &str) -> Result<ApiKeyRecord, StoreError> {
-        keys::revoke(&self.pool, key_id, None).await
-    }
-
-    async fn find_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
-        keys::find(&self.pool, hash).await
-    }
-
-    async fn touch_key(&self, key_id: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
-        keys::touch(&self.pool, key_id, at).await
-    }
-
-    async fn create_voice(&self, voice: NewVoice) -> Result<Voice, StoreError> {
-        voices::create(&self.pool, voice, None).await
-    }
-
-    async fn list_voices(&self, filter: &VoiceFilter) -> Result<Vec<Voice>, StoreError> {
-        voices::list(&self.pool, filter).await
-    }
-
-    async fn find_voice(&self, friendly_name: &str) -> Result<Option<Voice>, StoreError> {
-        voices::find(&self.pool, friendly_name).await
-    }
-
-    async fn touch_cloned_voice(
-        &self,
-        voice_id: i64,
-        expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        voices::touch_cloned(&self.pool, voice_id, expires_at).await
+    async fn read<T: Send + 'static>(&self, work: Work<T>) -> Result<T, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        work(&mut PgConn::new(&mut conn)).await
     }
 
     async fn reserve(
@@ -266,139 +191,32 @@ impl Store for PostgresStore {
         estimate_ms: i64,
         lease_until: DateTime<Utc>,
     ) -> Result<Reservation, StoreError> {
-        metering::reserve(&self.pool, &self.metering, usage, estimate_ms, lease_until).await
-    }
-
-    async fn extend_lease(
-        &self,
-        usage_id: &str,
-        lease_until: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        metering::extend_lease(&self.pool, usage_id, lease_until).await
+        if metering::reserve_fast(&self.metering, usage, estimate_ms, lease_until).await? {
+            return Ok(Reservation::Reserved);
+        }
+        let usage = usage.clone();
+        self.write(Box::new(move |c| {
+            async move { super::sql::metering::reserve(c, &usage, estimate_ms, lease_until).await }
+                .boxed()
+        }))
+        .await
     }
 
     async fn settle(&self, usage_id: &str, settlement: Settlement) -> Result<Settled, StoreError> {
-        metering::settle(&self.pool, &self.metering, usage_id, settlement).await
+        if let Some(settled) = metering::settle(&self.metering, usage_id, &settlement).await? {
+            return Ok(settled);
+        }
+        let usage_id = usage_id.to_owned();
+        self.read(Box::new(move |c| {
+            async move { super::sql::metering::remaining_after(c, &usage_id).await }.boxed()
+        }))
+        .await
     }
 
-    async fn settle_unreserved(
-        &self,
-        usage: &UsageContext,
-        settlement: Settlement,
-    ) -> Result<Settled, StoreError> {
-        metering::settle_unreserved(&self.pool, usage, settlement).await
-    }
-
-    async fn record_refusal(
-        &self,
-        usage: &UsageContext,
-        status: UsageStatus,
-        error_code: &str,
-        error_message: &str,
-    ) -> Result<(), StoreError> {
-        metering::record_refusal(&self.pool, usage, status, error_code, error_message).await
-    }
-
-    async fn reap_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        metering::reap_expired(&self.pool, now).await
-    }
-
-    async fn list_usage(&self, user_id: i64, page: Page) -> Result<Vec<UsageRecord>, StoreError> {
-        usage::list(&self.pool, user_id, page).await
-    }
-
-    async fn usage_stats(&self, user_id: i64) -> Result<UsageStats, StoreError> {
-        usage::stats(&self.pool, user_id).await
-    }
-
-    // Billing cycles and audit
-
-    async fn create_user_audited(
-        &self,
-        user: NewUser,
-        key: NewKey,
-        audit: AuditEntry,
-    ) -> Result<(User, ApiKeyRecord), StoreError> {
-        users::create(&self.pool, user, key, Some(audit)).await
-    }
-
-    async fn update_user_audited(
-        &self,
-        id: i64,
-        patch: UserPatch,
-        audit: AuditEntry,
-    ) -> Result<User, StoreError> {
-        users::update(&self.pool, id, patch, Some(audit)).await
-    }
-
-    async fn create_key_audited(
-        &self,
-        user_id: i64,
-        key: NewKey,
-        audit: AuditEntry,
-    ) -> Result<ApiKeyRecord, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        // Share-lock the owner so it cannot vanish between the check and the insert.
-        users::get(&mut tx, user_id, " FOR SHARE").await?;
-        let record = keys::insert(&mut tx, user_id, key).await?;
-        audit::insert(&mut tx, &audit.target(&record.id)).await?;
-        tx.commit().await.map_err(db_err)?;
-        Ok(record)
-    }
-
-    async fn revoke_key_audited(
-        &self,
-        key_id: &str,
-        audit: AuditEntry,
-    ) -> Result<ApiKeyRecord, StoreError> {
-        keys::revoke(&self.pool, key_id, Some(audit)).await
-    }
-
-    async fn create_voice_audited(
-        &self,
-        voice: NewVoice,
-        audit: AuditEntry,
-    ) -> Result<Voice, StoreError> {
-        voices::create(&self.pool, voice, Some(audit)).await
-    }
-
-    async fn reset_cycle(
-        &self,
-        user_id: i64,
-        now: DateTime<Utc>,
-        audit: AuditEntry,
-    ) -> Result<User, StoreError> {
-        cycles::reset(&self.pool, user_id, now, audit).await
-    }
-
-    async fn roll_over_cycles(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        cycles::roll_over_due(&self.pool, now).await
-    }
-
-    async fn list_billing_periods(
-        &self,
-        user_id: i64,
-        page: Page,
-    ) -> Result<Vec<BillingPeriod>, StoreError> {
-        cycles::list_periods(&self.pool, user_id, page).await
-    }
-
-    async fn list_audit(
-        &self,
-        filter: &AuditFilter,
-        page: Page,
-    ) -> Result<(Vec<AuditRecord>, i64), StoreError> {
-        audit::list(&self.pool, filter, page).await
-    }
-
-    // Reports
     fn usage_report(
         &self,
-        query: &crate::store::reports::UsageReportQuery,
-    ) -> futures::stream::BoxStream<
-        'static,
-        Result<crate::store::reports::UsageReportRow, StoreError>,
-    > {
-        self::reports::usage(&self.pool, query)
+        query: &UsageReportQuery,
+    ) -> BoxStream<'static, Result<UsageReportRow, StoreError>> {
+        reports::usage(&self.pool, query)
     }
 }

@@ -1,14 +1,12 @@
-//! Online backups of the SQLite store: `VACUUM INTO` writes a consistent, compacted copy from
-//! one read transaction (WAL mode: the server keeps writing meanwhile), then the copy is
-//! opened on its own and checked.
+//! Online backups: `VACUUM INTO` writes a consistent, compacted copy from one read
+//! transaction (WAL mode: the server keeps writing meanwhile), then the copy is opened on
+//! its own and checked.
 
-use std::path::Path;
-use std::str::FromStr;
+use std::path::{Path, PathBuf};
 
-use sqlx::sqlite::SqliteConnectOptions;
-use sqlx::{ConnectOptions, Connection};
+use rusqlite::{Connection, OpenFlags};
 
-use super::{db_err, SqliteStore};
+use super::connection::store_err;
 use crate::store::StoreError;
 
 /// What a finished backup holds, as read back from the copy.
@@ -22,53 +20,47 @@ pub struct BackupSummary {
     pub usage_records: i64,
 }
 
-impl SqliteStore {
-    /// Writes a consistent copy of the database to `dest`, which must not exist, and verifies
-    /// it (`PRAGMA integrity_check`). The path is bound as a parameter, never spliced into SQL.
-    pub async fn backup_into(&self, dest: &Path) -> Result<BackupSummary, StoreError> {
-        let text = dest.to_str().ok_or_else(|| {
-            StoreError::Unavailable(format!("{} is not a UTF-8 path", dest.display()))
-        })?;
-        if dest.exists() {
-            return Err(StoreError::Conflict("backup destination already exists"));
-        }
-        sqlx::query("VACUUM INTO ?")
-            .bind(text)
-            .execute(&self.read)
-            .await
-            .map_err(db_err)?;
-        verify(dest).await
+/// Writes a consistent copy of the database `conn` reads to `dest`, which must not exist,
+/// and verifies it (`PRAGMA integrity_check`). The path is bound as a parameter, never spliced
+/// into SQL.
+pub(super) fn backup_into(conn: &Connection, dest: &Path) -> Result<BackupSummary, StoreError> {
+    let text = dest.to_str().ok_or_else(|| {
+        StoreError::Unavailable(format!("{} is not a UTF-8 path", dest.display()))
+    })?;
+    if dest.exists() {
+        return Err(StoreError::Conflict("backup destination already exists"));
     }
+    conn.execute("VACUUM INTO ?1", [text])
+        .map_err(|e| store_err(&e))?;
+    verify(&dest.to_path_buf())
 }
 
-/// Opens the copy on a connection of its own (not the store's pools) and checks it.
-async fn verify(path: &Path) -> Result<BackupSummary, StoreError> {
-    let mut conn = SqliteConnectOptions::from_str("sqlite://")
-        .map_err(db_err)?
-        .filename(path)
-        .connect()
-        .await
-        .map_err(db_err)?;
-    let checks: Vec<(String,)> = sqlx::query_as("PRAGMA integrity_check")
-        .fetch_all(&mut conn)
-        .await
-        .map_err(db_err)?;
-    if checks.len() != 1 || checks[0].0 != "ok" {
-        let found: Vec<String> = checks.into_iter().map(|(c,)| c).take(5).collect();
+/// Opens the copy on a connection of its own and checks it.
+fn verify(path: &PathBuf) -> Result<BackupSummary, StoreError> {
+    let sql_err = |e: rusqlite::Error| store_err(&e);
+    let conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sql_err)?;
+    let mut statement = conn.prepare("PRAGMA integrity_check").map_err(sql_err)?;
+    let checks = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .map_err(sql_err)?
+        .collect::<rusqlite::Result<Vec<String>>>()
+        .map_err(sql_err)?;
+    if checks.len() != 1 || checks[0] != "ok" {
+        let found: Vec<String> = checks.into_iter().take(5).collect();
         return Err(StoreError::Corrupt(format!(
             "backup failed its integrity check: {}",
             found.join("; ")
         )));
     }
-    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-        .fetch_one(&mut conn)
-        .await
-        .map_err(db_err)?;
-    let (usage_records,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_records")
-        .fetch_one(&mut conn)
-        .await
-        .map_err(db_err)?;
-    let _ = conn.close().await;
+    let count = |table: &str| -> Result<i64, StoreError> {
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
+        .map_err(sql_err)
+    };
+    let users = count("users")?;
+    let usage_records = count("usage_records")?;
     let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     Ok(BackupSummary {
         bytes,

@@ -30,11 +30,13 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
+use super::connection::{self, store_err, Role, Synchronous, BUSY_TIMEOUT};
 use super::writer::PauseHandle;
+use crate::runtime::supervision::Heartbeat;
 use crate::store::StoreError;
 
 // The sizes below are in pages: 512 bytes in a database this gateway created (see
-// `SqliteStore::open`), 4 KiB in one created before it chose that size, which therefore
+// `connection::open`), 4 KiB in one created before it chose that size, which therefore
 // logs eight times the bytes for the same counts.
 
 /// The longest wait between two checkpoints; an idle check costs no I/O. Every checkpoint
@@ -42,7 +44,7 @@ use crate::store::StoreError;
 /// largest part of the p99: this cadence with [`OPS_PER_CHECKPOINT`] and [`RESTART_PAGES`]
 /// below gave a p99 of 0.80–0.89 ms against 0.91–1.03 with 50 ms, 1,000 ops and 4 MiB, in
 /// interleaved runs.
-const INTERVAL: Duration = Duration::from_millis(250);
+pub(super) const INTERVAL: Duration = Duration::from_millis(250);
 
 /// Metering ops committed after which a checkpoint is due before [`INTERVAL`] is up. An op
 /// adds 3–6 pages to the log, so the log grows by about 10 MiB between two checkpoints,
@@ -138,18 +140,23 @@ pub(super) struct Checkpointer {
 }
 
 impl Checkpointer {
-    /// Starts the thread on its own connection to the (existing) database file.
+    /// Starts the thread on its own connection to the (existing) database file; it beats
+    /// `heartbeat` at every turn.
     pub(super) fn start(
         path: &Path,
+        synchronous: Synchronous,
         writer: PauseHandle,
         growth: Arc<LogGrowth>,
         calls: mpsc::Receiver<()>,
+        heartbeat: Heartbeat,
     ) -> Result<Checkpointer, StoreError> {
-        let conn = super::writer::open(path).map_err(|e| super::writer::store_err(&e))?;
+        let conn = connection::open(path, Role::Write, synchronous).map_err(|e| store_err(&e))?;
         let (running, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&conn, &stopped, &calls, &writer, &growth))
+            .spawn(move || {
+                heartbeat.run_thread(|beat| run(&conn, &stopped, &calls, &writer, &growth, beat))
+            })
             .map_err(|e| StoreError::Unavailable(format!("sqlite checkpointer thread: {e}")))?;
         Ok(Checkpointer {
             _running: Arc::new(running),
@@ -163,14 +170,17 @@ fn run(
     calls: &mpsc::Receiver<()>,
     writer: &PauseHandle,
     growth: &LogGrowth,
+    beat: &dyn Fn(bool),
 ) {
     loop {
+        beat(false);
         if let Err(RecvTimeoutError::Disconnected) = calls.recv_timeout(INTERVAL) {
             return;
         }
         if let Err(TryRecvError::Disconnected) = stopped.try_recv() {
             return;
         }
+        beat(true);
         growth.checkpoint_begins();
         match checkpoint(conn) {
             Ok(progress) if progress.log_pages >= RESTART_PAGES => {
@@ -232,7 +242,7 @@ fn restart_log(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::ZERO)?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let restarted = conn.pragma_update(None, "user_version", version);
-    conn.busy_timeout(super::writer::BUSY_TIMEOUT)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     restarted
 }
 

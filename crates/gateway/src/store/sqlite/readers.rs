@@ -1,116 +1,139 @@
-//! The request path's reads (its key, its voice), inline on the calling thread.
+//! Read-only connections, one per read at a time, up to `ODEADEV_DB_MAX_CONNECTIONS` at
+//! once. In WAL mode a reader sees the last committed snapshot and never waits on the writer.
 //!
-//! Every request looks its key up, and its voice when the voice cache has none. Through sqlx
-//! each is a hand-off to the connection's worker thread and back, which costs more than the
-//! lookup itself: a point query on a unique index over pages that are in memory takes
-//! microseconds. So these lookups run right here on a `rusqlite` connection from a small idle
-//! list. They cannot wait on the writer: in WAL mode readers see the last committed snapshot
-//! without taking the write lock.
+//! Listings and totals run on a blocking thread, so a read over many rows never holds an
+//! async worker. The request path's point lookups (its key, its voice) run right on the
+//! calling thread instead: a lookup on a unique index over pages in memory takes
+//! microseconds, less than a hand-off to another thread and back.
 
 use std::path::{Path, PathBuf};
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Params};
+use rusqlite::Connection;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::rows::{self, NamedRow, KEY_COLUMNS, USER_COLUMNS, VOICE_COLUMNS};
-use super::writer::store_err;
-use crate::domain::records::{ApiKeyRecord, User, Voice};
+use super::connection::{self, run_on, store_err, Role, Synchronous};
+use crate::store::sql::backend::Work;
 use crate::store::StoreError;
 
-/// Idle connections kept; more are opened when many requests read at once, and closed after.
-const IDLE: usize = 8;
+/// How long a read waits for one of the connections.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Read-only connections, taken for one lookup at a time.
+/// The read-only connections.
 pub(super) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+    size: usize,
+}
+
+/// A reader taken for one read; given back when dropped.
+pub(super) struct Lease {
+    conn: Option<Connection>,
+    readers: Arc<Readers>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Lease {
+    /// The connection.
+    pub(super) fn conn(&mut self) -> Result<&mut Connection, StoreError> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| StoreError::Unavailable("the reader was given back".into()))
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.readers.give_back(conn);
+        }
+    }
 }
 
 impl Readers {
     /// Opens the first connection now, so a bad path fails at start-up.
-    pub(super) fn open(path: &Path) -> Result<Readers, StoreError> {
+    pub(super) fn open(path: &Path, size: u32) -> Result<Arc<Readers>, StoreError> {
+        let size = usize::try_from(size.max(1)).unwrap_or(1);
         let readers = Readers {
             path: path.to_path_buf(),
             idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(size)),
+            size,
         };
         let first = readers.connect()?;
         readers.give_back(first);
-        Ok(readers)
+        Ok(Arc::new(readers))
     }
 
-    /// A key by its hash, with its user.
-    pub(super) fn find_key(&self, hash: &[u8]) -> Result<Option<(ApiKeyRecord, User)>, StoreError> {
-        self.find(&FIND_KEY, [hash], |row| {
-            Ok((rows::key(row)?, rows::user(row)?))
+    /// A reader, waiting (bounded) for one to be free.
+    pub(super) async fn lease(self: &Arc<Self>) -> Result<Lease, StoreError> {
+        let permit = tokio::time::timeout(ACQUIRE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| StoreError::Unavailable("timed out waiting for a database reader".into()))?
+            .map_err(|_| StoreError::Unavailable("the database is closed".into()))?;
+        let conn = match self.idle().pop() {
+            Some(conn) => conn,
+            None => self.connect()?,
+        };
+        Ok(Lease {
+            conn: Some(conn),
+            readers: self.clone(),
+            _permit: permit,
         })
     }
 
-    /// An active voice by its friendly name.
-    pub(super) fn find_voice(&self, friendly_name: &str) -> Result<Option<Voice>, StoreError> {
-        self.find(&FIND_VOICE, [friendly_name], |row| rows::voice(row))
+    /// Runs `work` on a reader, on the calling thread.
+    pub(super) async fn inline<T>(self: &Arc<Self>, work: Work<T>) -> Result<T, StoreError> {
+        let mut lease = self.lease().await?;
+        run_on(lease.conn()?, work)
     }
 
-    /// The one row `sql` selects, if any, as `map` reads it.
-    fn find<T>(
-        &self,
-        sql: &str,
-        params: impl Params,
-        map: impl FnOnce(&NamedRow<'_, '_>) -> Result<T, StoreError>,
-    ) -> Result<Option<T>, StoreError> {
-        let conn = self.take()?;
-        let found = query(&conn, sql, params, map);
-        self.give_back(conn);
-        found
+    /// Runs `work` on a reader, on a blocking thread.
+    pub(super) async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: Work<T>,
+    ) -> Result<T, StoreError> {
+        let mut lease = self.lease().await?;
+        tokio::task::spawn_blocking(move || run_on(lease.conn()?, work))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("sqlite read task: {e}")))?
     }
 
-    fn take(&self) -> Result<Connection, StoreError> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match idle {
-            Some(conn) => Ok(conn),
-            None => self.connect(),
-        }
+    /// Readers in use and idle, for the pool gauge.
+    pub(super) fn stats(&self) -> (u32, u32) {
+        let idle = self.idle().len();
+        let in_use = self.size.saturating_sub(self.permits.available_permits());
+        (
+            u32::try_from(in_use).unwrap_or(u32::MAX),
+            u32::try_from(idle).unwrap_or(u32::MAX),
+        )
+    }
+
+    /// Closes the idle connections and refuses new reads; a read in progress closes its
+    /// connection when it ends.
+    pub(super) fn close(&self) {
+        self.permits.close();
+        self.idle().clear();
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+        self.idle.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn give_back(&self, conn: Connection) {
-        if let Ok(mut idle) = self.idle.lock() {
-            if idle.len() < IDLE {
-                idle.push(conn);
-            }
+        if self.permits.is_closed() {
+            return;
+        }
+        let mut idle = self.idle();
+        if idle.len() < self.size {
+            idle.push(conn);
         }
     }
 
     fn connect(&self) -> Result<Connection, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        Connection::open_with_flags(&self.path, flags)
-            .and_then(|conn| {
-                conn.busy_timeout(Duration::from_secs(5))?;
-                Ok(conn)
-            })
-            .map_err(|e| store_err(&e))
+        // Readers leave the journal and sync modes to the writer.
+        connection::open(&self.path, Role::Read, Synchronous::Normal).map_err(|e| store_err(&e))
     }
-}
-
-/// The lookups' SQL, written once.
-static FIND_KEY: LazyLock<String> = LazyLock::new(|| {
-    format!(
-        "SELECT {KEY_COLUMNS}, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?"
-    )
-});
-static FIND_VOICE: LazyLock<String> = LazyLock::new(|| {
-    format!("SELECT {VOICE_COLUMNS} FROM voices WHERE friendly_name = ? AND is_active = 1")
-});
-
-fn query<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl Params,
-    map: impl FnOnce(&NamedRow<'_, '_>) -> Result<T, StoreError>,
-) -> Result<Option<T>, StoreError> {
-    let mut statement = conn.prepare_cached(sql).map_err(|e| store_err(&e))?;
-    statement
-        .query_row(params, |row| Ok(map(&NamedRow::new(row))))
-        .optional()
-        .map_err(|e| store_err(&e))?
-        .transpose()
 }

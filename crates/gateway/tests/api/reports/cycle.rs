@@ -6,6 +6,7 @@ use odeadev_tts::domain::records::UsageStatus;
 use serde_json::{json, Value};
 
 use super::{open_store, report, row_for, usage_context};
+use crate::direct_sql::{run_sql, SqlArg};
 use crate::helpers::*;
 
 fn time(v: &Value) -> DateTime<Utc> {
@@ -28,30 +29,9 @@ async fn speak(app: &TestApp, key: &str, times: usize) {
 
 /// Moves a user's current cycle to start at `start` (writes the row directly).
 async fn move_cycle(app: &TestApp, user_id: i64, start: DateTime<Utc>, end: DateTime<Utc>) {
-    use sqlx::Connection;
-    if app.database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE users SET cycle_started_at = ?1, cycle_ends_at = ?2 WHERE id = ?3")
-            .bind(start)
-            .bind(end)
-            .bind(user_id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    } else {
-        let mut conn = sqlx::PgConnection::connect(&app.database_url)
-            .await
-            .unwrap();
-        sqlx::query("UPDATE users SET cycle_started_at = $1, cycle_ends_at = $2 WHERE id = $3")
-            .bind(start)
-            .bind(end)
-            .bind(user_id)
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
+    let sql = "UPDATE users SET cycle_started_at = $1, cycle_ends_at = $2 WHERE id = $3";
+    let args = [SqlArg::Time(start), SqlArg::Time(end), SqlArg::Int(user_id)];
+    run_sql(&app.database_url, sql, &args).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

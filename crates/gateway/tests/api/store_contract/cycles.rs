@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, SubsecRound, Utc};
-use odeadev_tts::config::DatabaseSettings;
 use odeadev_tts::domain::audit::{action, target, AuditEntry};
 use odeadev_tts::domain::cycle::add_months;
 use odeadev_tts::domain::options::Gender;
@@ -13,8 +12,9 @@ use odeadev_tts::domain::records::UsageStatus;
 use odeadev_tts::engine::Provider;
 use odeadev_tts::store::*;
 
-use super::story::{new_key, new_user, reserve, settlement, usage};
+use super::story::{audit, new_key, new_user, reserve, settlement, usage};
 use super::Fixture;
+use crate::direct_sql::{run_sql, SqlArg};
 
 const PAGE: Page = Page {
     offset: 0,
@@ -53,7 +53,7 @@ struct AuditRecordView {
 pub(super) async fn cycles(store: &dyn Store, admin: i64) {
     let created = by(admin, action::USER_CREATE, target::USER);
     let (carol, _) = store
-        .create_user_audited(
+        .create_user(
             new_user("carol@example.com", Plan::Free),
             new_key(20),
             created,
@@ -78,7 +78,7 @@ pub(super) async fn cycles(store: &dyn Store, admin: i64) {
     // A change that fails writes no audit row either.
     let taken = by(admin, action::USER_CREATE, target::USER);
     let dup = store
-        .create_user_audited(new_user("carol@example.com", Plan::Pro), new_key(21), taken)
+        .create_user(new_user("carol@example.com", Plan::Pro), new_key(21), taken)
         .await;
     assert!(matches!(dup, Err(StoreError::Conflict("email"))));
     let (_, all_creates) = store
@@ -190,22 +190,16 @@ async fn audited_writes(store: &dyn Store, admin: i64, user: i64) {
     };
     let update =
         by(admin, action::USER_UPDATE, target::USER).details(serde_json::json!({"plan": "pro"}));
-    let pro = store
-        .update_user_audited(user, patch, update)
-        .await
-        .unwrap();
+    let pro = store.update_user(user, patch, update).await.unwrap();
     assert_eq!(pro.plan, Plan::Pro);
     let rows = audit_rows(store, action::USER_UPDATE, &user.to_string()).await;
     assert_eq!(rows[0].details["plan"], "pro");
 
     let issue = by(admin, action::KEY_ISSUE, target::API_KEY);
-    let key = store
-        .create_key_audited(user, new_key(22), issue)
-        .await
-        .unwrap();
+    let key = store.create_key(user, new_key(22), issue).await.unwrap();
     assert_eq!(audit_rows(store, action::KEY_ISSUE, &key.id).await.len(), 1);
     let revoke = by(admin, action::KEY_REVOKE, target::API_KEY);
-    store.revoke_key_audited(&key.id, revoke).await.unwrap();
+    store.revoke_key(&key.id, revoke).await.unwrap();
     let rows = audit_rows(store, action::KEY_REVOKE, &key.id).await;
     assert_eq!((rows.len(), rows[0].target_type.as_str()), (1, "api_key"));
 
@@ -220,7 +214,7 @@ async fn audited_writes(store: &dyn Store, admin: i64, user: i64) {
         expires_at: None,
     };
     let create = by(admin, action::VOICE_CREATE, target::VOICE);
-    let voice = store.create_voice_audited(voice, create).await.unwrap();
+    let voice = store.create_voice(voice, create).await.unwrap();
     assert_eq!(
         audit_rows(store, action::VOICE_CREATE, &voice.id.to_string())
             .await
@@ -251,38 +245,24 @@ async fn audited_writes(store: &dyn Store, admin: i64, user: i64) {
 
 /// Moves a user's cycle into the past, as if its month had gone by (writes the row directly).
 async fn backdate(fixture: &Fixture, user_id: i64, anchor: DateTime<Utc>) {
-    use sqlx::Connection;
-    let ends = add_months(anchor, 1);
-    match &fixture.settings.database {
-        DatabaseSettings::Sqlite { path } => {
-            let url = format!("sqlite://{}", path.display());
-            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-            sqlx::query("UPDATE users SET cycle_anchor = ?1, cycle_started_at = ?1, cycle_ends_at = ?2 WHERE id = ?3")
-                .bind(anchor)
-                .bind(ends)
-                .bind(user_id)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-        DatabaseSettings::Postgres { url } => {
-            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            sqlx::query("UPDATE users SET cycle_anchor = $1, cycle_started_at = $1, cycle_ends_at = $2 WHERE id = $3")
-                .bind(anchor)
-                .bind(ends)
-                .bind(user_id)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-        }
-    }
+    let sql = "UPDATE users SET cycle_anchor = $1, cycle_started_at = $1, cycle_ends_at = $2 WHERE id = $3";
+    let args = [
+        SqlArg::Time(anchor),
+        SqlArg::Time(add_months(anchor, 1)),
+        SqlArg::Int(user_id),
+    ];
+    run_sql(&fixture.database_url(), sql, &args).await;
 }
 
 /// Reservations racing on an ended cycle: it closes once, with everything billed before.
 async fn reservations_roll_over_once(fixture: &Fixture) {
     let store: Arc<dyn Store> = fixture.migrated_store().await;
     let (dave, _) = store
-        .create_user(new_user("dave@example.com", Plan::Free), new_key(30))
+        .create_user(
+            new_user("dave@example.com", Plan::Free),
+            new_key(30),
+            audit(),
+        )
         .await
         .unwrap();
     let lease = Utc::now() + Duration::minutes(5);

@@ -8,7 +8,7 @@ use odeadev_tts::domain::plan::Plan;
 use odeadev_tts::domain::records::UsageStatus;
 use odeadev_tts::store::*;
 
-use super::story::{new_key, new_user, reserve, settlement, usage};
+use super::story::{audit, new_key, new_user, reserve, settlement, usage};
 
 pub(super) async fn metering(store: &dyn Store, alice: i64) {
     let later = Utc::now() + chrono::Duration::minutes(5);
@@ -187,7 +187,11 @@ pub(super) async fn metering(store: &dyn Store, alice: i64) {
 /// is still recorded and billed exactly once when it settles.
 pub(super) async fn lost_reservation(store: &dyn Store) {
     let (carol, _) = store
-        .create_user(new_user("lost@example.com", Plan::Free), new_key(40))
+        .create_user(
+            new_user("lost@example.com", Plan::Free),
+            new_key(40),
+            audit(),
+        )
         .await
         .unwrap();
     let lost = usage(carol.id);
@@ -223,14 +227,18 @@ pub(super) async fn lost_reservation(store: &dyn Store) {
 
 pub(super) async fn concurrency(store: Arc<dyn Store>) {
     let (user, _) = store
-        .create_user(new_user("crowd@example.com", Plan::Free), new_key(7))
+        .create_user(
+            new_user("crowd@example.com", Plan::Free),
+            new_key(7),
+            audit(),
+        )
         .await
         .unwrap();
     let patch = UserPatch {
         quota_ms: Some(Some(10_000)),
         ..UserPatch::default()
     };
-    store.update_user(user.id, patch).await.unwrap();
+    store.update_user(user.id, patch, audit()).await.unwrap();
     let past = Utc::now() - chrono::Duration::seconds(1);
     let attempts: Vec<_> = (0..40)
         .map(|_| {

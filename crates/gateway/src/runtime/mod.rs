@@ -1,0 +1,5 @@
+//! The process's runtime machinery, apart from any one request: the HTTP server loop, the
+//! waker that keeps a request's own wake-ups on its worker, periodic ticks, and the
+//! supervision of background work.
+
+pub mod supervision;
