@@ -13,8 +13,8 @@ mod database;
 mod limits;
 mod minimax;
 
-use database::parse_database;
-pub use database::DatabaseSettings;
+use database::{parse_database, parse_sqlite_synchronous};
+pub use database::{DatabaseSettings, SqliteSynchronous};
 use limits::load_limits;
 pub use limits::{LimitSettings, OnLimiterError, RedisSettings};
 use minimax::load_minimax;
@@ -72,6 +72,8 @@ pub struct Settings {
     /// PostgreSQL `statement_timeout` for every pooled connection
     /// (`ODEADEV_DB_STATEMENT_TIMEOUT_MS`).
     pub db_statement_timeout: Duration,
+    /// SQLite commit durability (`ODEADEV_SQLITE_SYNCHRONOUS`); ignored on PostgreSQL.
+    pub sqlite_synchronous: SqliteSynchronous,
     /// Server pepper for API key hashes; `None` = kept in the database (embedded set-up).
     pub key_pepper: Option<SecretString>,
     /// MiniMax, when configured.
@@ -226,6 +228,7 @@ impl Settings {
                 100,
                 3_600_000,
             )?,
+            sqlite_synchronous: parse_sqlite_synchronous(env.get("ODEADEV_SQLITE_SYNCHRONOUS"))?,
             database,
             key_pepper,
             minimax: load_minimax(env)?,
@@ -302,6 +305,17 @@ mod tests {
             }
         );
         assert!(s.minimax.is_none());
+        assert_eq!(s.sqlite_synchronous, SqliteSynchronous::Normal);
+    }
+
+    #[test]
+    fn sqlite_synchronous_is_normal_or_full() {
+        let s = Settings::load(&[("ODEADEV_SQLITE_SYNCHRONOUS", "full")], None).unwrap();
+        assert_eq!(s.sqlite_synchronous, SqliteSynchronous::Full);
+        let s = Settings::load(&[("ODEADEV_SQLITE_SYNCHRONOUS", "normal")], None).unwrap();
+        assert_eq!(s.sqlite_synchronous, SqliteSynchronous::Normal);
+        let e = Settings::load(&[("ODEADEV_SQLITE_SYNCHRONOUS", "off")], None).unwrap_err();
+        assert_eq!(e.name, "ODEADEV_SQLITE_SYNCHRONOUS");
     }
 
     #[test]

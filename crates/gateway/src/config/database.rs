@@ -1,4 +1,5 @@
-//! The database settings: `DATABASE_URL` picks SQLite (a file) or PostgreSQL (a server).
+//! The database settings: `DATABASE_URL` picks SQLite (a file) or PostgreSQL (a server);
+//! `ODEADEV_SQLITE_SYNCHRONOUS` sets how durable an SQLite commit is.
 
 use std::path::PathBuf;
 
@@ -71,6 +72,43 @@ pub(super) fn parse_database(raw: Option<String>) -> Result<DatabaseSettings, Se
     Ok(DatabaseSettings::Sqlite {
         path: PathBuf::from(path),
     })
+}
+
+/// How far an SQLite commit is pushed to disk before it returns (`ODEADEV_SQLITE_SYNCHRONOUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSynchronous {
+    /// `PRAGMA synchronous = NORMAL` (the default).
+    #[default]
+    Normal,
+    /// `PRAGMA synchronous = FULL`.
+    Full,
+}
+
+impl SqliteSynchronous {
+    /// The setting as written (`normal`, `full`), which is also a value `PRAGMA synchronous`
+    /// accepts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Normal => "normal",
+            SqliteSynchronous::Full => "full",
+        }
+    }
+}
+
+pub(super) fn parse_sqlite_synchronous(
+    raw: Option<String>,
+) -> Result<SqliteSynchronous, SettingError> {
+    let Some(raw) = raw else {
+        return Ok(SqliteSynchronous::default());
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "normal" => Ok(SqliteSynchronous::Normal),
+        "full" => Ok(SqliteSynchronous::Full),
+        _ => Err(bad(
+            "ODEADEV_SQLITE_SYNCHRONOUS",
+            format!("{raw:?} is not normal or full"),
+        )),
+    }
 }
 
 /// TLS modes libpq (and sqlx) understand in `?sslmode=`.
