@@ -12,6 +12,7 @@ use secrecy::SecretString;
 mod database;
 mod limits;
 mod minimax;
+mod redact;
 
 use database::{parse_database, parse_sqlite_synchronous};
 pub use database::{DatabaseSettings, SqliteSynchronous};

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
+use super::redact::redact_url;
 use super::{bad, SettingError};
 
 /// Where the books live. `Debug` hides the PostgreSQL password.
@@ -22,23 +23,26 @@ pub enum DatabaseSettings {
     },
 }
 
+impl DatabaseSettings {
+    /// The setting as `DATABASE_URL` would spell it, with any password replaced: safe to show.
+    pub fn redacted_url(&self) -> String {
+        match self {
+            DatabaseSettings::Sqlite { path } => format!("sqlite://{}", path.display()),
+            DatabaseSettings::Postgres { url } => redact_url(url),
+        }
+    }
+}
+
 impl std::fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabaseSettings::Sqlite { path } => {
                 f.debug_struct("Sqlite").field("path", path).finish()
             }
-            DatabaseSettings::Postgres { url } => {
-                let shown = match Url::parse(url) {
-                    Ok(mut u) if u.password().is_some() => {
-                        let _ = u.set_password(Some("redacted"));
-                        u.to_string()
-                    }
-                    Ok(u) => u.to_string(),
-                    Err(_) => "<unparsable>".to_string(),
-                };
-                f.debug_struct("Postgres").field("url", &shown).finish()
-            }
+            DatabaseSettings::Postgres { .. } => f
+                .debug_struct("Postgres")
+                .field("url", &self.redacted_url())
+                .finish(),
         }
     }
 }
