@@ -1,7 +1,9 @@
-//! Settings from the environment, validated once at start-up.
+//! Settings from the environment over an optional TOML settings file, validated once at
+//! start-up.
 //!
 //! Every setting has a default that gives the embedded set-up (SQLite in the working directory,
-//! local engine). A bad value stops start-up with a message naming the setting.
+//! local engine). A bad value stops start-up with a message naming the setting. The rules are
+//! written against [`Env`]; `sources` layers the file under the environment behind it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,17 +11,22 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+mod catalogue;
 mod database;
+mod file;
 mod limits;
 mod minimax;
 mod redact;
+mod sources;
 
 use database::{parse_database, parse_sqlite_synchronous};
 pub use database::{DatabaseSettings, SqliteSynchronous};
+pub use file::{FileError, KeyProblem};
 use limits::load_limits;
 pub use limits::{LimitSettings, OnLimiterError, RedisSettings};
 use minimax::load_minimax;
 pub use minimax::{validate_base_url, MinimaxSettings};
+pub use sources::{ConfigError, EffectiveSetting, LoadedSettings, Origin, CONFIG_VAR};
 
 /// A setting that could not be used, named as the operator wrote it.
 #[derive(Debug, thiserror::Error)]
