@@ -1,8 +1,10 @@
-//! The binary: create-admin, migrate, bad settings.
+//! The binary: create-admin, migrate, bad settings, the settings file and check-config.
 
 use std::process::Command;
 
 use serde_json::Value;
+
+mod settings_file;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_odeadev-tts"))
@@ -85,8 +87,14 @@ fn bad_settings_refuse_to_start_naming_the_setting() {
 fn help_lists_the_subcommands() {
     let out = bin().arg("--help").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    for sub in ["serve", "migrate", "create-admin"] {
-        assert!(text.contains(sub));
+    for sub in [
+        "serve",
+        "migrate",
+        "create-admin",
+        "check-config",
+        "--config",
+    ] {
+        assert!(text.contains(sub), "{sub}: {text}");
     }
 }
 
