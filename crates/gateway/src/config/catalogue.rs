@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 
 use super::redact::redact_url;
 use super::{LogFormat, MinimaxSettings, OnLimiterError, RedisSettings, Settings};
+use Kind::{Integer, List, Map, Text};
 
 /// What stands in for a secret in `check-config`'s output.
 const REDACTED: &str = "<redacted>";
@@ -68,8 +69,6 @@ const fn setting(
         show,
     }
 }
-
-use Kind::{Integer, List, Map, Text};
 
 /// Every setting, grouped by section in the order `check-config` prints them.
 pub(crate) static SETTINGS: &[SettingKey] = &[

@@ -60,19 +60,16 @@ pub struct KeyProblem {
 fn describe_problems(path: &Path, problems: &[KeyProblem]) -> String {
     let lines: Vec<String> = problems
         .iter()
-        .map(|p| match p.var {
-            Some(var) => format!(
-                "invalid setting {} ({var}) in {}: {}",
-                p.key,
+        .map(|p| {
+            let named = match p.var {
+                Some(var) => format!("{} ({var})", p.key),
+                None => p.key.clone(),
+            };
+            format!(
+                "invalid setting {named} in {}: {}",
                 path.display(),
                 p.reason
-            ),
-            None => format!(
-                "invalid setting {} in {}: {}",
-                p.key,
-                path.display(),
-                p.reason
-            ),
+            )
         })
         .collect();
     lines.join("\n")

@@ -10,6 +10,18 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_odeadev-tts"))
 }
 
+/// The one line `create-admin --json` printed, once it is known to have succeeded.
+fn admin_created(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = std::str::from_utf8(&out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    serde_json::from_str(stdout.trim()).unwrap()
+}
+
 #[test]
 fn create_admin_json_prints_one_line_with_the_key() {
     let dir = tempfile::tempdir().unwrap();
@@ -19,14 +31,7 @@ fn create_admin_json_prints_one_line_with_the_key() {
         .args(["create-admin", "Root", "root@example.com", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1);
-    let line: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let line = admin_created(&out);
     assert!(line["user_id"].as_i64().is_some());
     assert!(line["api_key"].as_str().unwrap().starts_with("odt_"));
     assert!(

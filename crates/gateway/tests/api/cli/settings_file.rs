@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use super::bin;
+use super::{admin_created, bin};
 
 /// `odeadev-tts check-config` with only `vars` in its environment.
 fn check_config(args: &[&str], vars: &[(&str, &str)]) -> Output {
@@ -18,6 +16,15 @@ fn check_config(args: &[&str], vars: &[(&str, &str)]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// What `check-config` printed to stderr, once it is known to have refused (exit 1, no output).
+fn refused(args: &[&str], vars: &[(&str, &str)]) -> String {
+    let out = check_config(args, vars);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "{stderr}");
+    stderr
 }
 
 /// Writes `text` to `odeadev.toml` in `dir`.
@@ -138,9 +145,7 @@ fn check_config_reads_the_file_named_by_odeadev_config_unless_config_names_anoth
         "--config wins over ODEADEV_CONFIG"
     );
 
-    let out = check_config(&[], &[("ODEADEV_CONFIG", missing.to_str().unwrap())]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(&[], &[("ODEADEV_CONFIG", missing.to_str().unwrap())]);
     assert!(stderr.contains(missing.to_str().unwrap()), "{stderr}");
 }
 
@@ -148,10 +153,7 @@ fn check_config_reads_the_file_named_by_odeadev_config_unless_config_names_anoth
 fn check_config_refuses_an_unknown_key_naming_it_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = settings_file(dir.path(), "[server]\nbnd = \"127.0.0.1:9001\"\n");
-    let out = check_config(&["--config", file.to_str().unwrap()], &[]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(out.stdout.is_empty());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = refused(&["--config", file.to_str().unwrap()], &[]);
     let expected = format!(
         "invalid setting server.bnd in {}: unknown key",
         file.display()
@@ -159,43 +161,36 @@ fn check_config_refuses_an_unknown_key_naming_it_and_the_file() {
     assert!(stderr.contains(&expected), "{stderr}");
 }
 
+/// Environment variables of a test case.
+type Vars = &'static [(&'static str, &'static str)];
+
 #[test]
 fn check_config_refuses_a_bad_value_naming_the_setting() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = settings_file(
-        dir.path(),
-        "[database]\nsqlite_synchronous = \"sometimes\"\n[limits]\ngeneral_rpm = \"600\"\n",
-    );
-    let out = check_config(&["--config", file.to_str().unwrap()], &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("invalid setting limits.general_rpm (ODEADEV_GENERAL_RPM)"),
-        "a value of the wrong TOML type: {stderr}"
-    );
-
-    let file = settings_file(
-        dir.path(),
-        "[database]\nsqlite_synchronous = \"sometimes\"\n",
-    );
-    let out = check_config(&["--config", file.to_str().unwrap()], &[]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("invalid setting database.sqlite_synchronous (ODEADEV_SQLITE_SYNCHRONOUS)"),
-        "a bad value from the file: {stderr}"
-    );
-
-    let out = check_config(
-        &["--config", file.to_str().unwrap()],
-        &[("ODEADEV_SQLITE_SYNCHRONOUS", "off")],
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("invalid setting ODEADEV_SQLITE_SYNCHRONOUS: \"off\""),
-        "a bad value from the environment, which overrides the file: {stderr}"
-    );
+    let bad_value = "[database]\nsqlite_synchronous = \"sometimes\"\n";
+    let cases: [(&str, Vars, &str); 3] = [
+        (
+            "[limits]\ngeneral_rpm = \"600\"\n",
+            &[],
+            "invalid setting limits.general_rpm (ODEADEV_GENERAL_RPM) in",
+        ),
+        (
+            bad_value,
+            &[],
+            "invalid setting database.sqlite_synchronous (ODEADEV_SQLITE_SYNCHRONOUS) in",
+        ),
+        // The environment overrides the file, and its own bad value is named as before.
+        (
+            bad_value,
+            &[("ODEADEV_SQLITE_SYNCHRONOUS", "off")],
+            "invalid setting ODEADEV_SQLITE_SYNCHRONOUS: \"off\"",
+        ),
+    ];
+    for (text, vars, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = settings_file(dir.path(), text);
+        let stderr = refused(&["--config", file.to_str().unwrap()], vars);
+        assert!(stderr.contains(expected), "{expected}: {stderr}");
+    }
 }
 
 /// `serve --config` takes its listen address and database from the file: an admin created
@@ -240,12 +235,7 @@ async fn serve_with_config_listens_and_keeps_its_books_where_the_file_says() {
         ])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let admin = admin_created(&out);
     let key = admin["api_key"].as_str().unwrap();
 
     let log = dir.path().join("serve.log");
