@@ -1,6 +1,8 @@
-//! Command line: `serve`, `migrate`, `create-admin`, `export-usage`, `backup`.
+//! Command line: `serve`, `migrate`, `create-admin`, `export-usage`, `backup`, `check-config`,
+//! and the global `--config FILE`.
 
 mod backup;
+mod check_config;
 mod export;
 
 use clap::{Parser, Subcommand};
@@ -10,11 +12,15 @@ use crate::startup::{self, Application, SchemaPolicy};
 
 /// OdeaDev TTS: a metered text-to-speech API gateway.
 ///
-/// Settings come from the environment (DATABASE_URL, ODEADEV_BIND, MINIMAX_API_KEY, ...);
-/// see the README for the full table.
+/// Settings come from environment variables (DATABASE_URL, ODEADEV_BIND, MINIMAX_API_KEY, ...)
+/// over an optional TOML settings file (--config FILE, or ODEADEV_CONFIG); the environment
+/// wins. `odeadev-tts check-config` prints the result; see the README for the full table.
 #[derive(Debug, Parser)]
 #[command(name = "odeadev-tts", version, about, long_about)]
 pub struct Cli {
+    /// TOML settings file; environment variables override it (default: $ODEADEV_CONFIG).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -25,7 +31,7 @@ pub struct Cli {
 pub enum Command {
     /// Apply pending database migrations, then serve the HTTP API.
     Serve {
-        /// Listen address (overrides ODEADEV_BIND; default 127.0.0.1:8000).
+        /// Listen address (overrides ODEADEV_BIND and server.bind; default 127.0.0.1:8000).
         #[arg(long)]
         bind: Option<String>,
         /// Do not migrate: refuse to start unless `odeadev-tts migrate` already ran (for
@@ -54,6 +60,9 @@ pub enum Command {
         /// Path of the copy.
         dest: std::path::PathBuf,
     },
+    /// Validate the settings as `serve` would (without opening the database or listening) and
+    /// print each effective value, secrets redacted, with where it came from.
+    CheckConfig,
 }
 
 /// Runs the command line; returns the process exit code.
@@ -62,8 +71,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { bind, .. } => bind.clone(),
         _ => None,
     };
-    let settings = Settings::load(&ProcessEnv, bind.as_deref())?;
-    crate::telemetry::init(settings.log_format);
+    let loaded = Settings::load_layered(&ProcessEnv, cli.config.as_deref(), bind.as_deref())?;
+    crate::telemetry::init(loaded.settings.log_format);
     match cli.command {
         Command::Serve { no_migrate, .. } => {
             let schema = if no_migrate {
@@ -71,18 +80,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 SchemaPolicy::Migrate
             };
-            serve(settings, schema).await
+            serve(loaded.settings, schema).await
         }
         Command::Migrate => {
-            startup::with_database(&settings, startup::migrate).await?;
+            startup::with_database(&loaded.settings, startup::migrate).await?;
             eprintln!("migrations applied");
             Ok(())
         }
         Command::CreateAdmin { name, email, json } => {
-            create_admin(settings, name, email, json).await
+            create_admin(loaded.settings, name, email, json).await
         }
-        Command::ExportUsage(args) => export::run(settings, args).await,
-        Command::Backup { dest } => backup::run(settings, &dest).await,
+        Command::ExportUsage(args) => export::run(loaded.settings, args).await,
+        Command::Backup { dest } => backup::run(loaded.settings, &dest).await,
+        Command::CheckConfig => {
+            check_config::print(&loaded);
+            Ok(())
+        }
     }
 }
 

@@ -1,9 +1,11 @@
-//! The database settings: `DATABASE_URL` picks SQLite (a file) or PostgreSQL (a server).
+//! The database settings: `DATABASE_URL` picks SQLite (a file) or PostgreSQL (a server);
+//! `ODEADEV_SQLITE_SYNCHRONOUS` sets how durable an SQLite commit is.
 
 use std::path::PathBuf;
 
 use url::Url;
 
+use super::redact::redact_url;
 use super::{bad, SettingError};
 
 /// Where the books live. `Debug` hides the PostgreSQL password.
@@ -21,23 +23,26 @@ pub enum DatabaseSettings {
     },
 }
 
+impl DatabaseSettings {
+    /// The setting as `DATABASE_URL` would spell it, with any password replaced: safe to show.
+    pub fn redacted_url(&self) -> String {
+        match self {
+            DatabaseSettings::Sqlite { path } => format!("sqlite://{}", path.display()),
+            DatabaseSettings::Postgres { url } => redact_url(url),
+        }
+    }
+}
+
 impl std::fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabaseSettings::Sqlite { path } => {
                 f.debug_struct("Sqlite").field("path", path).finish()
             }
-            DatabaseSettings::Postgres { url } => {
-                let shown = match Url::parse(url) {
-                    Ok(mut u) if u.password().is_some() => {
-                        let _ = u.set_password(Some("redacted"));
-                        u.to_string()
-                    }
-                    Ok(u) => u.to_string(),
-                    Err(_) => "<unparsable>".to_string(),
-                };
-                f.debug_struct("Postgres").field("url", &shown).finish()
-            }
+            DatabaseSettings::Postgres { .. } => f
+                .debug_struct("Postgres")
+                .field("url", &self.redacted_url())
+                .finish(),
         }
     }
 }
@@ -71,6 +76,43 @@ pub(super) fn parse_database(raw: Option<String>) -> Result<DatabaseSettings, Se
     Ok(DatabaseSettings::Sqlite {
         path: PathBuf::from(path),
     })
+}
+
+/// How far an SQLite commit is pushed to disk before it returns (`ODEADEV_SQLITE_SYNCHRONOUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSynchronous {
+    /// `PRAGMA synchronous = NORMAL` (the default).
+    #[default]
+    Normal,
+    /// `PRAGMA synchronous = FULL`.
+    Full,
+}
+
+impl SqliteSynchronous {
+    /// The setting as written (`normal`, `full`), which is also a value `PRAGMA synchronous`
+    /// accepts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Normal => "normal",
+            SqliteSynchronous::Full => "full",
+        }
+    }
+}
+
+pub(super) fn parse_sqlite_synchronous(
+    raw: Option<String>,
+) -> Result<SqliteSynchronous, SettingError> {
+    let Some(raw) = raw else {
+        return Ok(SqliteSynchronous::default());
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "normal" => Ok(SqliteSynchronous::Normal),
+        "full" => Ok(SqliteSynchronous::Full),
+        _ => Err(bad(
+            "ODEADEV_SQLITE_SYNCHRONOUS",
+            format!("{raw:?} is not normal or full"),
+        )),
+    }
 }
 
 /// TLS modes libpq (and sqlx) understand in `?sslmode=`.

@@ -14,6 +14,19 @@ use ipnet::IpNet;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrustedProxies(Vec<IpNet>);
 
+/// Comma-separated, in the form `parse` reads.
+impl std::fmt::Display for TrustedProxies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, net) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{net}")?;
+        }
+        Ok(())
+    }
+}
+
 impl TrustedProxies {
     /// Parses a comma-separated list of addresses and CIDR ranges; the error names the entry.
     pub fn parse(raw: &str) -> Result<TrustedProxies, String> {

@@ -1,11 +1,25 @@
-//! The binary: create-admin, migrate, bad settings.
+//! The binary: create-admin, migrate, bad settings, the settings file and check-config.
 
 use std::process::Command;
 
 use serde_json::Value;
 
+mod settings_file;
+
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_odeadev-tts"))
+}
+
+/// The one line `create-admin --json` printed, once it is known to have succeeded.
+fn admin_created(out: &std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = std::str::from_utf8(&out.stdout).unwrap();
+    assert_eq!(stdout.lines().count(), 1);
+    serde_json::from_str(stdout.trim()).unwrap()
 }
 
 #[test]
@@ -17,14 +31,7 @@ fn create_admin_json_prints_one_line_with_the_key() {
         .args(["create-admin", "Root", "root@example.com", "--json"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(stdout.lines().count(), 1);
-    let line: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let line = admin_created(&out);
     assert!(line["user_id"].as_i64().is_some());
     assert!(line["api_key"].as_str().unwrap().starts_with("odt_"));
     assert!(
@@ -85,8 +92,14 @@ fn bad_settings_refuse_to_start_naming_the_setting() {
 fn help_lists_the_subcommands() {
     let out = bin().arg("--help").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    for sub in ["serve", "migrate", "create-admin"] {
-        assert!(text.contains(sub));
+    for sub in [
+        "serve",
+        "migrate",
+        "create-admin",
+        "check-config",
+        "--config",
+    ] {
+        assert!(text.contains(sub), "{sub}: {text}");
     }
 }
 
