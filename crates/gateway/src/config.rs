@@ -94,6 +94,9 @@ pub struct Settings {
     pub lease: Duration,
     /// How often expired reservations are reaped.
     pub reap_interval: Duration,
+    /// How long background work may be stuck before `/ready` fails naming it
+    /// (`ODEADEV_BACKGROUND_STALL_SECS`).
+    pub background_stall: Duration,
     /// Log format.
     pub log_format: LogFormat,
     /// Rate, concurrency and authentication-failure limits.
@@ -256,6 +259,7 @@ impl Settings {
             default_voice: env.get("ODEADEV_DEFAULT_VOICE"),
             lease: secs(env, "ODEADEV_LEASE_SECS", 300, 1, 86_400)?,
             reap_interval: secs(env, "ODEADEV_REAP_INTERVAL_SECS", 15, 1, 3_600)?,
+            background_stall: secs(env, "ODEADEV_BACKGROUND_STALL_SECS", 30, 1, 3_600)?,
             log_format,
             limits: load_limits(env)?,
             server: ServerSettings {

@@ -9,7 +9,7 @@ use rand::RngCore;
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
-use crate::config::{DatabaseSettings, Settings};
+use crate::config::{DatabaseSettings, Settings, SqliteSynchronous};
 use crate::domain::audit::{action, target, AuditEntry};
 use crate::domain::plan::{Plan, Role};
 use crate::domain::records::User;
@@ -33,7 +33,10 @@ pub fn database_config(settings: &Settings) -> DatabaseConfig {
         DatabaseSettings::Sqlite { path } => DatabaseConfig::Sqlite(SqliteOptions {
             path: path.clone(),
             readers: settings.db_max_connections,
-            synchronous: Synchronous::default(),
+            synchronous: match settings.sqlite_synchronous {
+                SqliteSynchronous::Normal => Synchronous::Normal,
+                SqliteSynchronous::Full => Synchronous::Full,
+            },
         }),
         DatabaseSettings::Postgres { url } => DatabaseConfig::Postgres {
             url: url.clone(),
@@ -48,7 +51,8 @@ pub fn database_config(settings: &Settings) -> DatabaseConfig {
 
 /// Opens the configured database (creating an SQLite file when missing). Does not migrate.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Database> {
-    Database::open(&database_config(settings), Supervisor::default()).await
+    let supervisor = Supervisor::new(settings.background_stall);
+    Database::open(&database_config(settings), supervisor).await
 }
 
 /// Opens the configured database, runs `work` on it, then closes it whatever the outcome:
@@ -269,7 +273,7 @@ impl Application {
         ));
         // The accept loop runs as a task on the workers: on the thread that blocks on `main`,
         // each new connection would cost a cross-thread wake-up before its first byte is read.
-        let server = tokio::spawn(crate::server::serve(
+        let server = tokio::spawn(crate::runtime::server::serve(
             self.listener,
             app,
             self.settings.server,
@@ -303,7 +307,7 @@ impl Application {
 /// Checks the background work every second, so that a stall is logged and counted when it
 /// happens, not only when `/ready` or `/metrics` is asked.
 async fn watch(supervisor: Supervisor) {
-    let mut tick = crate::ticks::every(std::time::Duration::from_secs(1));
+    let mut tick = crate::runtime::ticks::every(std::time::Duration::from_secs(1));
     loop {
         tick.tick().await;
         supervisor.check();

@@ -95,6 +95,12 @@ pub(crate) static SETTINGS: &[SettingKey] = &[
         |s| secs(s.server.shutdown_grace),
     ),
     setting(
+        "ODEADEV_BACKGROUND_STALL_SECS",
+        "server.background_stall_secs",
+        Integer,
+        |s| secs(s.background_stall),
+    ),
+    setting(
         "ODEADEV_TRUSTED_PROXIES",
         "server.trusted_proxies",
         List,

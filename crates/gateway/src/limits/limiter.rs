@@ -352,7 +352,7 @@ async fn renew(
     lease: Duration,
     timeout: Duration,
 ) {
-    let mut tick = crate::ticks::every(lease / 3);
+    let mut tick = crate::runtime::ticks::every(lease / 3);
     loop {
         tick.tick().await;
         match tokio::time::timeout(timeout, backend.renew(&key, &lease_id, lease)).await {

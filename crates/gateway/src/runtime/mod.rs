@@ -2,4 +2,7 @@
 //! waker that keeps a request's own wake-ups on its worker, periodic ticks, and the
 //! supervision of background work.
 
+pub(crate) mod fold_wakes;
+pub mod server;
 pub mod supervision;
+pub mod ticks;

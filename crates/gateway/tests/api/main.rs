@@ -19,6 +19,7 @@ mod operations;
 mod process;
 mod reports;
 mod store_contract;
+mod supervision;
 mod tts;
 mod upstream;
 mod validation;

@@ -15,7 +15,7 @@ use super::sse::{Line, SseLines};
 use super::upstream::{Answer, Upstream};
 use super::{check_status, read_bounded, Chunks, MinimaxEngine};
 use crate::engine::{AudioStream, EngineError, StreamEvent, SynthesisRequest};
-use crate::fold_wakes::FoldWakes;
+use crate::runtime::fold_wakes::FoldWakes;
 
 type Event = Result<StreamEvent, EngineError>;
 

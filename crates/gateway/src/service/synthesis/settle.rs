@@ -60,7 +60,7 @@ impl SynthesisService {
         work: impl std::future::Future<Output = T>,
     ) -> T {
         tokio::pin!(work);
-        let mut renew = crate::ticks::every(self.lease / 3);
+        let mut renew = crate::runtime::ticks::every(self.lease / 3);
         loop {
             tokio::select! {
                 done = &mut work => return done,

@@ -103,7 +103,7 @@ impl SynthesisService {
             ClientGone,
         }
         let mut next = first.map(Ok);
-        let mut renew = crate::ticks::every(self.lease / 3);
+        let mut renew = crate::runtime::ticks::every(self.lease / 3);
         let end = loop {
             let event = match next.take() {
                 Some(e) => Some(e),

@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 use crate::config::ServerSettings;
-use crate::fold_wakes::FoldWakes;
+use crate::runtime::fold_wakes::FoldWakes;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains within the grace period.
 /// Returns whether every connection finished within it.
