@@ -118,6 +118,12 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// A second listener for `/metrics` only (e.g. on a private interface).
     pub metrics_bind: Option<SocketAddr>,
+    /// Client connections open at once, at most (`ODEADEV_MAX_CONNECTIONS`).
+    pub max_connections: u32,
+    /// Client connections open at once from one address (trusted proxies exempt).
+    pub max_connections_per_address: u32,
+    /// Longest time a whole request body may take (`ODEADEV_BODY_TOTAL_TIMEOUT_SECS`).
+    pub body_total_timeout: Duration,
 }
 
 /// Reads a variable; an empty value counts as unset.
@@ -265,6 +271,21 @@ impl Settings {
             server: ServerSettings {
                 header_read_timeout: secs(env, "ODEADEV_HEADER_READ_TIMEOUT_SECS", 10, 1, 3_600)?,
                 body_timeout: secs(env, "ODEADEV_BODY_TIMEOUT_SECS", 30, 1, 3_600)?,
+                body_total_timeout: secs(env, "ODEADEV_BODY_TOTAL_TIMEOUT_SECS", 120, 1, 3_600)?,
+                max_connections: parse_num(
+                    env,
+                    "ODEADEV_MAX_CONNECTIONS",
+                    4_096,
+                    |v| (1..=1_000_000).contains(v),
+                    "a number in 1..=1000000",
+                )?,
+                max_connections_per_address: parse_num(
+                    env,
+                    "ODEADEV_MAX_CONNECTIONS_PER_ADDRESS",
+                    256,
+                    |v| (1..=1_000_000).contains(v),
+                    "a number in 1..=1000000",
+                )?,
                 shutdown_grace: secs(env, "ODEADEV_SHUTDOWN_GRACE_SECS", 30, 0, 3_600)?,
                 metrics_bind: env
                     .get("ODEADEV_METRICS_BIND")

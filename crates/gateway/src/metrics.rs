@@ -119,3 +119,13 @@ pub fn background_failure(task: &'static str, status: &'static str) {
     metrics::counter!("odeadev_background_failures_total", "task" => task, "status" => status)
         .increment(1);
 }
+
+/// A connection refused at accept (`total` or `address` bound reached).
+pub fn connection_refused(reason: &'static str) {
+    metrics::counter!("odeadev_connections_refused_total", "reason" => reason).increment(1);
+}
+
+/// Client connections open now (sampled at each accept).
+pub fn connections_open(open: usize) {
+    metrics::gauge!("odeadev_connections_open").set(open as f64);
+}

@@ -273,10 +273,16 @@ impl Application {
         ));
         // The accept loop runs as a task on the workers: on the thread that blocks on `main`,
         // each new connection would cost a cross-thread wake-up before its first byte is read.
+        let limits = crate::runtime::connections::ConnectionLimits::new(
+            self.settings.server.max_connections,
+            self.settings.server.max_connections_per_address,
+            self.settings.limits.trusted_proxies.clone(),
+        );
         let server = tokio::spawn(crate::runtime::server::serve(
             self.listener,
             app,
             self.settings.server,
+            limits,
             shutdown,
         ));
         let drained = server.await.unwrap_or_else(|e| {

@@ -89,6 +89,24 @@ pub(crate) static SETTINGS: &[SettingKey] = &[
         |s| secs(s.server.body_timeout),
     ),
     setting(
+        "ODEADEV_BODY_TOTAL_TIMEOUT_SECS",
+        "server.body_total_timeout_secs",
+        Integer,
+        |s| secs(s.server.body_total_timeout),
+    ),
+    setting(
+        "ODEADEV_MAX_CONNECTIONS",
+        "server.max_connections",
+        Integer,
+        |s| s.server.max_connections.to_string(),
+    ),
+    setting(
+        "ODEADEV_MAX_CONNECTIONS_PER_ADDRESS",
+        "server.max_connections_per_address",
+        Integer,
+        |s| s.server.max_connections_per_address.to_string(),
+    ),
+    setting(
         "ODEADEV_SHUTDOWN_GRACE_SECS",
         "server.shutdown_grace_secs",
         Integer,

@@ -2,6 +2,7 @@
 //! waker that keeps a request's own wake-ups on its worker, periodic ticks, and the
 //! supervision of background work.
 
+pub mod connections;
 pub(crate) mod fold_wakes;
 pub mod server;
 pub mod supervision;

@@ -1,4 +1,5 @@
-//! The HTTP server loop: accepts connections with socket timeouts (header read, idle, body),
+//! The HTTP server loop: accepts connections within the connection bounds (see
+//! `connections.rs`), with socket timeouts (first bytes, header read, idle keep-alive, body),
 //! and shuts down gracefully — stop accepting, let requests and streams in flight finish
 //! within the grace period, then settle whatever is left so no quota stays reserved.
 
@@ -17,8 +18,9 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use super::connections::{refuse, ConnectionLimits, FirstBytes};
+use super::fold_wakes::FoldWakes;
 use crate::config::ServerSettings;
-use crate::runtime::fold_wakes::FoldWakes;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains within the grace period.
 /// Returns whether every connection finished within it.
@@ -26,6 +28,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     settings: ServerSettings,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> bool {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -54,16 +57,24 @@ pub async fn serve(
                 }
             },
         };
+        let permit = match limits.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(refusal) => {
+                crate::metrics::connection_refused(refusal.as_str());
+                refuse(&stream, refusal);
+                continue;
+            }
+        };
+        crate::metrics::connections_open(limits.open());
         let _ = stream.set_nodelay(true);
         let service = app.clone().map_request(move |request: Request<Incoming>| {
             let mut request = request.map(Body::new);
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         });
-        let connection = builder.serve_connection_with_upgrades(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service),
-        );
+        let io = FirstBytes::new(stream, settings.header_read_timeout);
+        let connection = builder
+            .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection.into_owned());
         // Requests run in their connection's task; see `fold_wakes` for why they stay on
         // their worker.
@@ -71,6 +82,7 @@ pub async fn serve(
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, %peer, "connection ended with an error");
             }
+            drop(permit);
         }));
     }
     drop(listener);

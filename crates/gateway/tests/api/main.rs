@@ -18,6 +18,7 @@ mod openai;
 mod operations;
 mod process;
 mod reports;
+mod sockets;
 mod store_contract;
 mod supervision;
 mod tts;

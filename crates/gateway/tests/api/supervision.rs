@@ -56,7 +56,12 @@ async fn a_stalled_sqlite_writer_fails_readiness_naming_it_until_it_moves_again(
     })
     .await;
     let body = ready_until(&app, Duration::from_secs(5), |s, _| s == 200).await;
-    for task in ["sqlite_writer", "sqlite_checkpointer", "reaper", "cycle_sweep"] {
+    for task in [
+        "sqlite_writer",
+        "sqlite_checkpointer",
+        "reaper",
+        "cycle_sweep",
+    ] {
         assert_eq!(body["background"][task]["status"], "ok", "{body}");
     }
 
@@ -94,7 +99,11 @@ async fn a_stalled_sqlite_writer_fails_readiness_naming_it_until_it_moves_again(
     assert!(!write.is_finished(), "the write waited for the lock");
 
     blocker.execute_batch("COMMIT").unwrap();
-    assert_eq!(write.await.unwrap(), 201, "the write landed once the lock was gone");
+    assert_eq!(
+        write.await.unwrap(),
+        201,
+        "the write landed once the lock was gone"
+    );
     let body = ready_until(&app, Duration::from_secs(5), |s, _| s == 200).await;
     assert_eq!(body["background"]["sqlite_writer"]["status"], "ok");
     assert_eq!(
