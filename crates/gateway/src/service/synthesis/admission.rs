@@ -131,7 +131,9 @@ impl SynthesisService {
             Ok(admitted) => return Ok(admitted),
             Err(refused) => refused,
         };
-        if refused.record {
+        let record = refused.reason.is_limit();
+        let error = ApiError::from(refused.reason);
+        if record {
             let context = UsageContext {
                 id: uuid::Uuid::now_v7().to_string(),
                 user_id: principal.user.id,
@@ -143,7 +145,7 @@ impl SynthesisService {
                 model_used: Some(params.model.as_str().to_string()),
                 text_length: params.text.chars() as i64,
             };
-            let detail = refused.error.to_string();
+            let detail = error.to_string();
             let status = UsageStatus::RateLimited;
             let recorded = self
                 .store
@@ -153,7 +155,7 @@ impl SynthesisService {
             }
         }
         Err(SynthesisError {
-            error: refused.error,
+            error,
             rate_limit: refused.rate,
         })
     }
