@@ -88,12 +88,12 @@ pub async fn clone_voice(
     request: CloneRequest,
     audit: AuditEntry,
 ) -> Result<Voice, ApiError> {
-    let Some(cloner) = engines.cloner() else {
-        return Err(ApiError::EngineUnavailable {
-            detail: crate::engine::minimax::NOT_CONFIGURED.into(),
+    let cloner = engines
+        .cloner()
+        .map_err(|reason| ApiError::EngineUnavailable {
+            detail: reason.into(),
             cause: "voice cloning needs MiniMax".into(),
-        });
-    };
+        })?;
     check_sample(&request.sample)?;
     let voice_id = match request.voice_id {
         Some(id) if valid_voice_id(&id) => id,

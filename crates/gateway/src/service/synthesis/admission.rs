@@ -7,7 +7,6 @@ use super::{Job, SynthesisError, SynthesisService, TtsParams};
 use crate::domain::estimate::estimate_ms;
 use crate::domain::options::Emotion;
 use crate::domain::records::{UsageStatus, Voice};
-use crate::engine::minimax::NOT_CONFIGURED;
 use crate::engine::SynthesisRequest;
 use crate::error::ApiError;
 use crate::limits::{Admitted, RateDecision, Slot};
@@ -55,8 +54,8 @@ impl SynthesisService {
             Some(engine) => engine.clone(),
             None => {
                 return Err(ApiError::EngineUnavailable {
-                    detail: NOT_CONFIGURED.into(),
-                    cause: "minimax not configured".into(),
+                    detail: voice.provider.not_configured_reason().into(),
+                    cause: format!("{} not configured", voice.provider.as_str()),
                 })
             }
         };

@@ -25,7 +25,6 @@ use super::auth::Principal;
 use crate::domain::options::{Emotion, Model};
 use crate::domain::records::Voice;
 use crate::domain::text::SpeechText;
-use crate::engine::minimax::NOT_CONFIGURED;
 use crate::engine::{Engine, EngineRegistry, SynthesisRequest};
 use crate::error::ApiError;
 use crate::limits::{Limiter, RateDecision, Slot};
@@ -199,10 +198,7 @@ impl SynthesisService {
 
     /// Why a voice cannot be used here, if it cannot.
     pub fn unavailable_reason(&self, voice: &Voice) -> Option<&'static str> {
-        match self.engines.get(voice.provider) {
-            None => Some(NOT_CONFIGURED),
-            Some(engine) => engine.unavailable_reason(),
-        }
+        self.engines.unavailable_reason(voice.provider)
     }
 
     /// Speaks the whole text and bills it; errors carry the rate-limit state.
