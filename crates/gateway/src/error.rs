@@ -2,6 +2,7 @@
 //!
 //! 5xx errors carry an internal cause for the log only; clients get fixed text.
 
+use crate::domain::field::InvalidField;
 use crate::engine::EngineError;
 use crate::limits::Refusal;
 use crate::store::StoreError;
@@ -142,6 +143,12 @@ impl ApiError {
         ApiError::Internal {
             cause: cause.to_string(),
         }
+    }
+}
+
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        ApiError::field(e.field, e.message)
     }
 }
 

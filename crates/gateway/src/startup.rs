@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{DatabaseSettings, Settings};
 use crate::domain::audit::{action, target, AuditEntry};
+use crate::domain::identity::{DisplayName, Email};
 use crate::domain::plan::{Plan, Role};
 use crate::domain::records::User;
 use crate::engine::local::{LocalEngine, LocalEngineSettings};
@@ -164,12 +165,15 @@ async fn create_admin_in(
     name: &str,
     email: &str,
 ) -> anyhow::Result<(User, IssuedKey)> {
-    use crate::http::routes::users::{validate_email, validate_name};
     let pepper = key_pepper(settings, store.as_ref()).await?;
     let accounts = Accounts::new(store.clone(), Authenticator::new(store, pepper));
     let user = NewUser {
-        name: validate_name(name).map_err(|e| anyhow::anyhow!("name {e}"))?,
-        email: validate_email(email).map_err(|e| anyhow::anyhow!("{e}"))?,
+        name: DisplayName::parse(name)
+            .map_err(|e| anyhow::anyhow!("name {e}"))?
+            .into_string(),
+        email: Email::parse(email)
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .into_string(),
         plan: Plan::Enterprise,
         role: Role::Admin,
     };

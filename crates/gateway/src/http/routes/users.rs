@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::{double_option, ListResponse, Paging};
 use crate::domain::audit::{action, target};
+use crate::domain::identity::{DisplayName, Email};
 use crate::domain::plan::{Plan, Role};
 use crate::domain::rate::MAX_PER_MINUTE;
 use crate::error::ApiError;
@@ -45,36 +46,6 @@ pub struct CreateUserResponse {
     pub key: KeyResponse,
 }
 
-/// Checks a display name.
-pub fn validate_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            "name",
-            "must be 1 to 200 printable characters",
-        ));
-    }
-    Ok(name.to_string())
-}
-
-/// Checks an email's shape (one `@`, a dot in the domain, no spaces).
-pub fn validate_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim();
-    let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-        });
-    if !valid {
-        return Err(ApiError::field("email", "must be a valid email address"));
-    }
-    Ok(email.to_string())
-}
-
 /// Creates a user and their first key.
 #[utoipa::path(
     post,
@@ -90,8 +61,8 @@ pub async fn create_user(
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = NewUser {
-        name: validate_name(&body.name)?,
-        email: validate_email(&body.email)?,
+        name: DisplayName::parse(&body.name)?.into_string(),
+        email: Email::parse(&body.email)?.into_string(),
         plan: body.plan.unwrap_or(Plan::Free),
         role: body.role.unwrap_or(Role::User),
     };
@@ -249,7 +220,12 @@ pub async fn patch_user(
     JsonBody(body): JsonBody<PatchUserRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
     let patch = UserPatch {
-        name: body.name.as_deref().map(validate_name).transpose()?,
+        name: body
+            .name
+            .as_deref()
+            .map(DisplayName::parse)
+            .transpose()?
+            .map(DisplayName::into_string),
         plan: body.plan,
         role: body.role,
         is_active: body.is_active,
