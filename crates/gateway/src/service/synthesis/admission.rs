@@ -35,7 +35,7 @@ impl SynthesisService {
         let voices = self.store.list_voices(&VoiceFilter::default()).await?;
         voices
             .into_iter()
-            .find(|v| self.unavailable_reason(v).is_none())
+            .find(|v| self.engines.unavailable_reason(v.provider).is_none())
             .ok_or_else(|| ApiError::EngineUnavailable {
                 detail: "no voice is available: no configured engine has an active voice".into(),
                 cause: "no default voice".into(),
