@@ -22,8 +22,10 @@ use crate::limits::Limiter;
 use crate::service::account::AccountService;
 use crate::service::admin::{AdminServices, IssuedKey, NewUserRequest, UserAdmin};
 use crate::service::auth::Authenticator;
+use crate::service::key_cache::KeyCache;
 use crate::service::reaper;
 use crate::service::synthesis::SynthesisService;
+use crate::service::voice_cache::VoiceCache;
 use crate::service::voices::VoiceCatalogue;
 use crate::store::postgres::{PgPoolSettings, PostgresStore};
 use crate::store::sqlite::SqliteStore;
@@ -251,8 +253,10 @@ impl Application {
         let limits = Limiter::from_settings(&settings.limits)
             .map_err(|e| anyhow::anyhow!("invalid setting REDIS_URL: {e}"))?;
         tracing::info!(backend = limits.backend_name(), "rate limits");
-        let (recent_keys, recent_voices) = (Arc::default(), Arc::default());
-        let auth = Authenticator::new(store.clone(), pepper, Arc::clone(&recent_keys))
+        // Read on the request path, cleared by the admin services that change what they hold.
+        let recent_keys = Arc::new(KeyCache::default());
+        let recent_voices = Arc::new(VoiceCache::default());
+        let auth = Authenticator::new(store.clone(), pepper, recent_keys.clone())
             .with_limiter(limits.clone());
         let engines = engines(&settings).await?;
         let voices = VoiceCatalogue::new(store.clone(), engines.clone());
@@ -262,7 +266,7 @@ impl Application {
                 auth.clone(),
                 voices.clone(),
                 recent_keys,
-                Arc::clone(&recent_voices),
+                recent_voices.clone(),
             ),
             account: AccountService::new(store.clone()),
             voices,

@@ -38,9 +38,43 @@ pub struct CloneRequest {
     pub voice_id: Option<String>,
 }
 
+/// A clone request whose fields passed their rules.
+struct CloneForm {
+    sample: CloneSample,
+    friendly_name: String,
+    language: String,
+    gender: Gender,
+    description: Option<String>,
+    voice_id: Option<String>,
+}
+
 /// `value`, or "is required" naming `field`.
 fn required<T>(field: &'static str, value: Option<T>) -> Result<T, InvalidField> {
     value.ok_or_else(|| InvalidField::new(field, "is required"))
+}
+
+/// Checks the form's fields, in the order the original service did (the sample's content
+/// is checked later, once cloning is known to be possible).
+fn check_form(request: CloneRequest) -> Result<CloneForm, ApiError> {
+    let sample = request
+        .sample
+        .ok_or_else(|| InvalidField::new("file", "is required (the audio sample)"))?;
+    let friendly_name = required("friendly_name", request.friendly_name)?;
+    let friendly_name = FriendlyName::parse(&friendly_name)?.into_string();
+    let language = LanguageCode::parse(&required("language", request.language)?)?;
+    let gender = request
+        .gender
+        .as_deref()
+        .and_then(Gender::parse)
+        .ok_or_else(|| InvalidField::new("gender", "must be male, female or neutral"))?;
+    Ok(CloneForm {
+        sample,
+        friendly_name,
+        language: language.into_string(),
+        gender,
+        description: description(request.description)?,
+        voice_id: request.voice_id,
+    })
 }
 
 /// Checks the sample's size, type and (for WAV) length: MiniMax wants 10 s to 5 min.
@@ -85,37 +119,25 @@ impl VoiceAdmin {
         actor: &Actor,
         request: CloneRequest,
     ) -> Result<ListedVoice, ApiError> {
-        let sample = request
-            .sample
-            .ok_or_else(|| InvalidField::new("file", "is required (the audio sample)"))?;
-        let friendly_name = required("friendly_name", request.friendly_name)?;
-        let friendly_name = FriendlyName::parse(&friendly_name)?.into_string();
-        let language = LanguageCode::parse(&required("language", request.language)?)?;
-        let gender = request
-            .gender
-            .as_deref()
-            .and_then(Gender::parse)
-            .ok_or_else(|| InvalidField::new("gender", "must be male, female or neutral"))?;
-        let description = description(request.description)?;
-        let cloner =
-            self.catalogue
-                .engines()
-                .cloner()
-                .map_err(|reason| ApiError::EngineUnavailable {
-                    detail: reason.into(),
-                    cause: "voice cloning needs MiniMax".into(),
-                })?;
-        check_sample(&sample)?;
-        let voice_id = match request.voice_id {
+        let form = check_form(request)?;
+        let engines = self.catalogue.engines();
+        let cloner = engines
+            .cloner()
+            .map_err(|reason| ApiError::EngineUnavailable {
+                detail: reason.into(),
+                cause: "voice cloning needs MiniMax".into(),
+            })?;
+        check_sample(&form.sample)?;
+        let voice_id = match form.voice_id {
             Some(id) => CloneVoiceId::parse(id)?,
             None => CloneVoiceId::generate(),
         };
         // Before the upload, so that a taken name leaves no unregistered clone at MiniMax.
-        if self.store.find_voice(&friendly_name).await?.is_some() {
-            return Err(name_taken(&friendly_name));
+        if self.store.find_voice(&form.friendly_name).await?.is_some() {
+            return Err(name_taken(&form.friendly_name));
         }
         cloner
-            .clone_voice(sample, voice_id.as_str())
+            .clone_voice(form.sample, voice_id.as_str())
             .await
             .map_err(|e| match e {
                 CloneError::Rejected(reason) => ApiError::field("file", reason),
@@ -126,12 +148,12 @@ impl VoiceAdmin {
                 CloneError::Engine(e) => e.into(),
             })?;
         let voice = NewVoice {
-            friendly_name,
+            friendly_name: form.friendly_name,
             provider: Provider::Minimax,
             engine_voice_id: voice_id.into_string(),
-            language: language.into_string(),
-            gender,
-            description,
+            language: form.language,
+            gender: form.gender,
+            description: form.description,
             is_cloned: true,
             expires_at: Some(Utc::now() + Duration::days(CLONE_TTL_DAYS)),
         };
