@@ -2,7 +2,9 @@
 //!
 //! 5xx errors carry an internal cause for the log only; clients get fixed text.
 
+use crate::domain::field::InvalidField;
 use crate::engine::EngineError;
+use crate::limits::Refusal;
 use crate::store::StoreError;
 
 /// A request failure as the client will see it.
@@ -144,6 +146,12 @@ impl ApiError {
     }
 }
 
+impl From<InvalidField> for ApiError {
+    fn from(e: InvalidField) -> Self {
+        ApiError::field(e.field, e.message)
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
@@ -174,6 +182,21 @@ impl From<EngineError> for ApiError {
             EngineError::UnknownVoice(_)
             | EngineError::Unavailable(_)
             | EngineError::BadResponse(_) => ApiError::UpstreamFailed { cause },
+        }
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal.retry_after_secs() {
+            Some(retry_after_secs) => ApiError::RateLimited {
+                detail: refusal.to_string(),
+                retry_after_secs,
+            },
+            // The backend is down and the policy fails closed: the client sees an outage.
+            None => ApiError::StoreUnavailable {
+                cause: refusal.to_string(),
+            },
         }
     }
 }

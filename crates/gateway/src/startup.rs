@@ -10,7 +10,8 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::{DatabaseSettings, Settings, SqliteSynchronous};
-use crate::domain::audit::{action, target, AuditEntry};
+use crate::domain::audit::Actor;
+use crate::domain::identity::{DisplayName, Email};
 use crate::domain::plan::{Plan, Role};
 use crate::domain::records::User;
 use crate::engine::local::{LocalEngine, LocalEngineSettings};
@@ -19,13 +20,17 @@ use crate::engine::EngineRegistry;
 use crate::http::{router, AppState};
 use crate::limits::Limiter;
 use crate::runtime::supervision::Supervisor;
-use crate::service::accounts::{Accounts, IssuedKey};
+use crate::service::account::AccountService;
+use crate::service::admin::{AdminServices, IssuedKey, NewUserRequest, UserAdmin};
 use crate::service::auth::Authenticator;
+use crate::service::key_cache::KeyCache;
 use crate::service::reaper;
 use crate::service::synthesis::SynthesisService;
+use crate::service::voice_cache::VoiceCache;
+use crate::service::voices::VoiceCatalogue;
 use crate::store::postgres::PgPoolSettings;
 use crate::store::sqlite::{SqliteOptions, Synchronous};
-use crate::store::{Database, DatabaseConfig, NewUser, Store};
+use crate::store::{Database, DatabaseConfig, Store};
 
 /// The database `settings` name, as the store opens it.
 pub fn database_config(settings: &Settings) -> DatabaseConfig {
@@ -115,19 +120,23 @@ async fn create_admin_in(
     name: &str,
     email: &str,
 ) -> anyhow::Result<(User, IssuedKey)> {
-    use crate::http::routes::users::{validate_email, validate_name};
+    // Checked here first so that the command line words its errors its own way; the
+    // service applies the same rules again.
+    let name = DisplayName::parse(name).map_err(|e| anyhow::anyhow!("name {e}"))?;
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("{e}"))?;
     let pepper = key_pepper(settings, store.as_ref()).await?;
-    let accounts = Accounts::new(store.clone(), Authenticator::new(store, pepper));
-    let user = NewUser {
-        name: validate_name(name).map_err(|e| anyhow::anyhow!("name {e}"))?,
-        email: validate_email(email).map_err(|e| anyhow::anyhow!("{e}"))?,
-        plan: Plan::Enterprise,
-        role: Role::Admin,
+    // A one-shot command: no request path reads these caches.
+    let auth = Authenticator::new(store.clone(), pepper, Arc::default());
+    let users = UserAdmin::new(store, auth, Arc::default());
+    let admin = NewUserRequest {
+        name: name.into_string(),
+        email: email.into_string(),
+        plan: Some(Plan::Enterprise),
+        role: Some(Role::Admin),
     };
     // Audited like an admin's write, with no actor: it came from the command line.
-    let audit = AuditEntry::new(None, action::USER_CREATE, target::USER, String::new());
-    accounts
-        .create_user(user, audit)
+    users
+        .create_user(&Actor::command_line(), admin)
         .await
         .map_err(|e| anyhow::anyhow!("creating the admin: {e}"))
 }
@@ -196,15 +205,30 @@ impl Application {
         let limits = Limiter::from_settings(&settings.limits)
             .map_err(|e| anyhow::anyhow!("invalid setting REDIS_URL: {e}"))?;
         tracing::info!(backend = limits.backend_name(), "rate limits");
-        let auth = Authenticator::new(store.clone(), pepper).with_limiter(limits.clone());
+        // Read on the request path, cleared by the admin services that change what they hold.
+        let recent_keys = Arc::new(KeyCache::default());
+        let recent_voices = Arc::new(VoiceCache::default());
+        let auth = Authenticator::new(store.clone(), pepper, recent_keys.clone())
+            .with_limiter(limits.clone());
+        let engines = engines(&settings).await?;
+        let voices = VoiceCatalogue::new(store.clone(), engines.clone());
         let state = AppState {
-            accounts: Accounts::new(store.clone(), auth.clone()),
+            admin: AdminServices::new(
+                store.clone(),
+                auth.clone(),
+                voices.clone(),
+                recent_keys,
+                recent_voices.clone(),
+            ),
+            account: AccountService::new(store.clone()),
+            voices,
             synthesis: SynthesisService::new(
                 store.clone(),
-                engines(&settings).await?,
+                engines,
                 settings.lease,
                 settings.default_voice.clone(),
                 limits.clone(),
+                recent_voices,
             ),
             limits,
             auth,

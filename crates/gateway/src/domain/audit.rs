@@ -82,6 +82,37 @@ impl AuditEntry {
     }
 }
 
+/// Who makes an admin write, for its audit entry: the admin's user id (none for the command
+/// line) and the id of the request that carried it (none outside a request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    user_id: Option<i64>,
+    request_id: String,
+}
+
+impl Actor {
+    /// The admin `user_id`, in request `request_id`.
+    pub fn admin(user_id: i64, request_id: impl Into<String>) -> Actor {
+        Actor {
+            user_id: Some(user_id),
+            request_id: request_id.into(),
+        }
+    }
+
+    /// An operator at the command line (`create-admin`): no user, no request.
+    pub fn command_line() -> Actor {
+        Actor {
+            user_id: None,
+            request_id: String::new(),
+        }
+    }
+
+    /// The audit entry of this actor's `action` on a `target_type`.
+    pub fn entry(&self, action: &'static str, target_type: &'static str) -> AuditEntry {
+        AuditEntry::new(self.user_id, action, target_type, self.request_id.clone())
+    }
+}
+
 /// A stored audit row.
 #[derive(Debug, Clone)]
 pub struct AuditRecord {

@@ -46,6 +46,19 @@ impl Provider {
             _ => None,
         }
     }
+
+    /// Why this provider's voices are refused on a server that has no engine for it (shown
+    /// to clients as-is).
+    pub fn not_configured_reason(self) -> &'static str {
+        match self {
+            Provider::Minimax => {
+                "this voice is served by MiniMax, which is not configured on this server (MINIMAX_API_KEY is not set)"
+            }
+            Provider::Local => {
+                "this voice is served by the local engine, which is not configured on this server"
+            }
+        }
+    }
 }
 
 /// Everything an engine needs to speak one text. Already validated.

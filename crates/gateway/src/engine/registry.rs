@@ -28,9 +28,12 @@ impl EngineRegistry {
         self
     }
 
-    /// The voice cloner, if this deployment has one.
-    pub fn cloner(&self) -> Option<&Arc<dyn VoiceCloner>> {
-        self.cloner.as_ref()
+    /// The voice cloner, or why there is none: cloning is MiniMax's, so without MiniMax the
+    /// reason is MiniMax's "not configured" (client-safe).
+    pub fn cloner(&self) -> Result<&Arc<dyn VoiceCloner>, &'static str> {
+        self.cloner
+            .as_ref()
+            .ok_or(Provider::Minimax.not_configured_reason())
     }
 
     /// The engine for `provider`, if this deployment has one.
@@ -38,6 +41,15 @@ impl EngineRegistry {
         match provider {
             Provider::Minimax => self.minimax.as_ref(),
             Provider::Local => self.local.as_ref(),
+        }
+    }
+
+    /// Why voices of `provider` cannot be spoken here, if they cannot: no engine for it, or
+    /// the engine's own reason (client-safe).
+    pub fn unavailable_reason(&self, provider: Provider) -> Option<&'static str> {
+        match self.get(provider) {
+            None => Some(provider.not_configured_reason()),
+            Some(engine) => engine.unavailable_reason(),
         }
     }
 

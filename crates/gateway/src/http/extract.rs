@@ -9,8 +9,9 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
-use super::context::RequestLog;
+use super::context::{current_request_id, RequestLog};
 use super::AppState;
+use crate::domain::audit::Actor;
 use crate::error::ApiError;
 use crate::service::auth::Principal;
 
@@ -126,6 +127,13 @@ fn client_ip(parts: &Parts, state: &AppState) -> Option<std::net::IpAddr> {
 
 /// An active admin.
 pub struct Admin(pub Principal);
+
+impl Admin {
+    /// Who makes this request's admin writes, for their audit entries.
+    pub fn actor(&self) -> Actor {
+        Actor::admin(self.0.user.id, current_request_id())
+    }
+}
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;

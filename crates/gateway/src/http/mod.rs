@@ -15,9 +15,11 @@ use axum::{Extension, Json, Router};
 
 use crate::error::ApiError;
 use crate::limits::Limiter;
-use crate::service::accounts::Accounts;
+use crate::service::account::AccountService;
+use crate::service::admin::AdminServices;
 use crate::service::auth::Authenticator;
 use crate::service::synthesis::SynthesisService;
+use crate::service::voices::VoiceCatalogue;
 use crate::store::Store;
 
 /// JSON bodies are small: 5,000 characters of text fit easily.
@@ -26,14 +28,19 @@ pub const MAX_JSON_BODY: usize = 64 * 1024;
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
-    /// The books.
+    /// The books, for readiness, metrics and reports only: every other route goes through a
+    /// service.
     pub store: Arc<dyn Store>,
     /// The database's lifecycle handle: readiness, pool gauges, background work.
     pub database: crate::store::Database,
     /// Key checks.
     pub auth: Authenticator,
-    /// Users and keys.
-    pub accounts: Accounts,
+    /// Admin writes and reads: users, keys, voices, billing cycles, the audit log.
+    pub admin: AdminServices,
+    /// The caller's own usage.
+    pub account: AccountService,
+    /// Voices and whether this server can speak them.
+    pub voices: VoiceCatalogue,
     /// Speech with metering.
     pub synthesis: SynthesisService,
     /// Rate, concurrency and failed-authentication limits.

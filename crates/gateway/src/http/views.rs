@@ -7,8 +7,9 @@ use utoipa::ToSchema;
 
 use crate::domain::options::Gender;
 use crate::domain::plan::{Plan, Role};
-use crate::domain::records::{ApiKeyRecord, User, Voice};
+use crate::domain::records::{ApiKeyRecord, User};
 use crate::engine::Provider;
+use crate::service::voices::ListedVoice;
 
 /// Milliseconds as seconds.
 pub fn secs(ms: i64) -> f64 {
@@ -147,9 +148,9 @@ pub struct VoiceResponse {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
-impl VoiceResponse {
-    /// The view of `v`, with its availability on this server.
-    pub fn new(v: &Voice, unavailable_reason: Option<&'static str>) -> VoiceResponse {
+impl From<&ListedVoice> for VoiceResponse {
+    fn from(listed: &ListedVoice) -> Self {
+        let (v, unavailable_reason) = (&listed.voice, listed.unavailable_reason);
         VoiceResponse {
             id: v.id,
             friendly_name: v.friendly_name.clone(),

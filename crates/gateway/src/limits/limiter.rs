@@ -17,17 +17,13 @@ use tokio::task::JoinHandle;
 use super::client_ip::TrustedProxies;
 use super::memory::MemoryLimits;
 use super::redis::RedisLimits;
-use super::{Admission, LimitBackend, LimitError};
+use super::{Admission, LimitBackend, LimitError, Refusal};
 use crate::config::{LimitSettings, OnLimiterError};
 use crate::domain::rate::{Rate, RateDecision, Spend};
 use crate::domain::records::User;
-use crate::error::ApiError;
 
 /// Bound on in-process calls, which never wait on anything but a short lock.
 const MEMORY_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Seconds a client refused for concurrency should wait: a slot frees whenever a request ends.
-const BUSY_RETRY_SECS: u64 = 1;
 
 struct Inner {
     backend: Arc<dyn LimitBackend>,
@@ -58,12 +54,10 @@ pub struct Admitted {
 /// A synthesis request refused.
 #[derive(Debug)]
 pub struct Refused {
-    /// What the client gets (429, or 503 when failing closed).
-    pub error: ApiError,
+    /// Why: a limit, or the backend down while failing closed.
+    pub reason: Refusal,
     /// The user's rate state, for the response headers.
     pub rate: Option<RateDecision>,
-    /// Whether this is a limit refusal that belongs in the usage records.
-    pub record: bool,
 }
 
 impl Refused {
@@ -154,7 +148,7 @@ impl Limiter {
     }
 
     /// Applies the outage policy to a failed call.
-    fn degraded(&self, error: &LimitError) -> Result<(), ApiError> {
+    fn degraded(&self, error: &LimitError) -> Result<(), Refusal> {
         let mode = match self.inner.on_error {
             OnLimiterError::Open => "letting requests through unlimited",
             OnLimiterError::Closed => "refusing limited requests with 503",
@@ -171,9 +165,7 @@ impl Limiter {
         }
         match self.inner.on_error {
             OnLimiterError::Open => Ok(()),
-            OnLimiterError::Closed => Err(ApiError::StoreUnavailable {
-                cause: format!("rate limiter: {error}"),
-            }),
+            OnLimiterError::Closed => Err(Refusal::Unavailable(error.clone())),
         }
     }
 
@@ -215,23 +207,18 @@ impl Limiter {
             Ok(Admission::RateLimited(decision)) => Err(Refused::counted(
                 "rpm",
                 Refused {
-                    error: ApiError::RateLimited {
-                        detail: rate_detail(decision.limit),
+                    reason: Refusal::Rate {
+                        limit: decision.limit,
                         retry_after_secs: decision.retry_after_secs(),
                     },
                     rate: Some(decision),
-                    record: true,
                 },
             )),
             Ok(Admission::Busy { rate, .. }) => Err(Refused::counted(
                 "concurrency",
                 Refused {
-                    error: ApiError::RateLimited {
-                        detail: busy_detail(max_slots),
-                        retry_after_secs: BUSY_RETRY_SECS,
-                    },
+                    reason: Refusal::Concurrency { limit: max_slots },
                     rate: Some(rate),
-                    record: true,
                 },
             )),
             Err(error) => {
@@ -248,18 +235,14 @@ impl Limiter {
                         rate: None,
                         slot: Slot::unlimited(),
                     }),
-                    Err(error) => Err(Refused {
-                        error,
-                        rate: None,
-                        record: false,
-                    }),
+                    Err(reason) => Err(Refused { reason, rate: None }),
                 }
             }
         }
     }
 
     /// Spends one request of the per-user limit on routes other than synthesis.
-    pub async fn check_general(&self, user_id: i64) -> Result<(), ApiError> {
+    pub async fn check_general(&self, user_id: i64) -> Result<(), Refusal> {
         let key = self.key(user_id, "api");
         let call = self
             .inner
@@ -269,8 +252,8 @@ impl Limiter {
             Ok(d) if d.allowed => Ok(()),
             Ok(d) => {
                 crate::metrics::limit_refused("general");
-                Err(ApiError::RateLimited {
-                    detail: rate_detail(d.limit),
+                Err(Refusal::Rate {
+                    limit: d.limit,
                     retry_after_secs: d.retry_after_secs(),
                 })
             }
@@ -279,7 +262,7 @@ impl Limiter {
     }
 
     /// Refuses an address that has failed authentication too often, before any key is read.
-    pub async fn check_auth_allowed(&self, client: Option<IpAddr>) -> Result<(), ApiError> {
+    pub async fn check_auth_allowed(&self, client: Option<IpAddr>) -> Result<(), Refusal> {
         let key = self.auth_key(client);
         let call = self
             .inner
@@ -289,10 +272,7 @@ impl Limiter {
             Ok(d) if d.allowed => Ok(()),
             Ok(d) => {
                 crate::metrics::limit_refused("auth_failures");
-                Err(ApiError::RateLimited {
-                    detail: "too many failed authentication attempts from this address; \
-                             try again later"
-                        .into(),
+                Err(Refusal::AuthFailures {
                     retry_after_secs: d.retry_after_secs(),
                 })
             }
@@ -332,16 +312,6 @@ impl Limiter {
             renewer,
         }))
     }
-}
-
-fn rate_detail(limit: u32) -> String {
-    let unit = if limit == 1 { "request" } else { "requests" };
-    format!("rate limit of {limit} {unit} per minute exceeded")
-}
-
-fn busy_detail(limit: u32) -> String {
-    let unit = if limit == 1 { "request" } else { "requests" };
-    format!("concurrency limit of {limit} synthesis {unit} at a time reached")
 }
 
 /// Keeps a lease alive while its slot is held: renews at a third of its lifetime.

@@ -1,7 +1,7 @@
 //! Rate and concurrency limits: one port ([`LimitBackend`]) with an in-process adapter
 //! ([`memory`]) and a Redis adapter ([`redis`]) for deployments with several nodes, plus the
-//! policy the services use ([`limiter::Limiter`]): which limit applies, what a refusal says,
-//! and what happens when Redis is down.
+//! policy the services use ([`limiter::Limiter`]): which limit applies, why a request is
+//! refused ([`Refusal`]), and what happens when Redis is down.
 //!
 //! Both adapters run the same GCRA arithmetic (`domain::rate`), so a client sees the same
 //! answers and headers whichever backend is configured.
@@ -10,6 +10,7 @@ pub mod client_ip;
 pub mod limiter;
 pub mod memory;
 pub mod redis;
+mod refusal;
 
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use async_trait::async_trait;
 
 pub use crate::domain::rate::{Rate, RateDecision, Spend};
 pub use limiter::{Admitted, Limiter, Refused, Slot};
+pub use refusal::Refusal;
 
 /// A backend could not answer (Redis unreachable, timed out, script failed).
 #[derive(Debug, Clone, thiserror::Error)]

@@ -78,18 +78,19 @@ pub struct Authenticator {
     store: Arc<dyn Store>,
     pepper: Arc<[u8]>,
     limiter: Option<Limiter>,
-    /// Keys looked up lately, for the synthesis routes; shared by every clone.
+    /// Keys looked up lately, for the synthesis routes; shared with the admin services that
+    /// change keys and users, which clear it.
     recent: Arc<KeyCache>,
 }
 
 impl Authenticator {
-    /// An authenticator using `pepper` for key hashes.
-    pub fn new(store: Arc<dyn Store>, pepper: Vec<u8>) -> Authenticator {
+    /// An authenticator using `pepper` for key hashes and `recent` for keys looked up lately.
+    pub fn new(store: Arc<dyn Store>, pepper: Vec<u8>, recent: Arc<KeyCache>) -> Authenticator {
         Authenticator {
             store,
             pepper: pepper.into(),
             limiter: None,
-            recent: Arc::default(),
+            recent,
         }
     }
 
@@ -126,11 +127,6 @@ impl Authenticator {
     /// Hash of a key as stored.
     pub fn hash(&self, key: &str) -> Vec<u8> {
         api_key::hash(&self.pepper, key)
-    }
-
-    /// Forgets the keys looked up lately: after this node changed a key or a user.
-    pub fn forget_recent_keys(&self) {
-        self.recent.clear();
     }
 
     /// Authenticates an `Authorization` header value (`recent`: see `authenticate_from`).

@@ -7,6 +7,7 @@ use futures::stream::{self, BoxStream};
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::domain::field::InvalidField;
 use crate::domain::plan::Plan;
 use crate::store::reports::{midnight, ReportPeriod, UsageReportQuery, UsageReportRow};
 use crate::store::{Store, StoreError};
@@ -39,24 +40,9 @@ impl ReportFormat {
     }
 }
 
-/// A filter that broke a rule: which one, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct FilterError {
-    /// The filter's name as the caller spelled it (`from`, `period`, …).
-    pub field: &'static str,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl FilterError {
-    fn new(field: &'static str, message: impl Into<String>) -> FilterError {
-        FilterError {
-            field,
-            message: message.into(),
-        }
-    }
-}
+/// A filter that broke a rule: which one (as the caller spelled it: `from`, `period`, …),
+/// and why.
+pub type FilterError = InvalidField;
 
 /// Report filters as given, before validation.
 #[derive(Debug, Clone, Default)]

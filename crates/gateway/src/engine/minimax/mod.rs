@@ -274,7 +274,3 @@ impl Engine for MinimaxEngine {
         self.breaker.state_name()
     }
 }
-
-/// Reason MiniMax voices are refused when no MiniMax key is configured.
-pub const NOT_CONFIGURED: &str =
-    "this voice is served by MiniMax, which is not configured on this server (MINIMAX_API_KEY is not set)";

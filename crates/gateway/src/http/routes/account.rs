@@ -92,7 +92,7 @@ pub async fn list_usage(
     QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<ListResponse<UsageRecordResponse>>, ApiError> {
     let page = paging.page()?;
-    let records = state.store.list_usage(me.user.id, page).await?;
+    let records = state.account.usage(me.user.id, page).await?;
     Ok(Json(ListResponse {
         data: records.iter().map(UsageRecordResponse::from).collect(),
         total: None,
@@ -132,7 +132,7 @@ pub async fn usage_stats(
     State(state): State<AppState>,
     Authed(me): Authed,
 ) -> Result<Json<UsageStatsResponse>, ApiError> {
-    let stats = state.store.usage_stats(me.user.id).await?;
+    let stats = state.account.usage_stats(me.user.id).await?;
     Ok(Json(UsageStatsResponse {
         total_requests: stats.total_requests,
         successful_requests: stats.successful_requests,

@@ -5,17 +5,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use bytes::Bytes;
 
-use super::voices::validate_friendly_name;
-use crate::domain::audit::{action, target};
-use crate::domain::options::{is_language_code, Gender};
+use crate::domain::options::Gender;
 use crate::engine::CloneSample;
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::Admin;
-use crate::http::routes::audit::entry;
 use crate::http::views::VoiceResponse;
 use crate::http::AppState;
-use crate::service::cloning::{self, CloneRequest, MAX_SAMPLE_BYTES};
+use crate::service::admin::{CloneRequest, MAX_SAMPLE_BYTES};
 
 /// Body limit of the clone route: the largest sample plus the form fields.
 pub const MAX_CLONE_BODY: usize = MAX_SAMPLE_BYTES + 64 * 1024;
@@ -77,56 +74,29 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
 )]
 pub async fn clone_voice(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    admin: Admin,
     multipart: Multipart,
 ) -> Result<(StatusCode, Json<VoiceResponse>), ApiError> {
     let mut form = read_form(multipart).await?;
-    let (filename, bytes) = form
-        .file
-        .take()
-        .ok_or_else(|| ApiError::field("file", "is required (the audio sample)"))?;
-    let field = |name: &str| {
+    // Blank fields count as absent: an HTML form sends its empty inputs too.
+    let mut field = |name: &str| {
         form.fields
-            .get(name)
+            .remove(name)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
-    let friendly_name =
-        field("friendly_name").ok_or_else(|| ApiError::field("friendly_name", "is required"))?;
-    validate_friendly_name(&friendly_name)?;
-    let language = field("language").ok_or_else(|| ApiError::field("language", "is required"))?;
-    if !is_language_code(&language) {
-        return Err(ApiError::field("language", "must look like en-US"));
-    }
-    let gender = field("gender")
-        .as_deref()
-        .and_then(Gender::parse)
-        .ok_or_else(|| ApiError::field("gender", "must be male, female or neutral"))?;
-    let description = field("description");
-    if description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 500)
-    {
-        return Err(ApiError::field(
-            "description",
-            "must be at most 500 characters",
-        ));
-    }
     let request = CloneRequest {
-        sample: CloneSample { bytes, filename },
-        friendly_name,
-        language,
-        gender,
-        description,
+        friendly_name: field("friendly_name"),
+        language: field("language"),
+        gender: field("gender"),
+        description: field("description"),
         voice_id: field("voice_id"),
+        sample: form
+            .file
+            .take()
+            .map(|(filename, bytes)| CloneSample { bytes, filename }),
     };
-    let audit = entry(&admin, action::VOICE_CLONE, target::VOICE);
-    let engines = state.synthesis.engines();
-    let voice = cloning::clone_voice(&state.store, engines, request, audit).await?;
-    state.synthesis.forget_voices();
-    let reason = state.synthesis.unavailable_reason(&voice);
-    Ok((
-        StatusCode::CREATED,
-        Json(VoiceResponse::new(&voice, reason)),
-    ))
+    let voices = &state.admin.voices;
+    let voice = voices.clone_voice(&admin.actor(), request).await?;
+    Ok((StatusCode::CREATED, Json(VoiceResponse::from(&voice))))
 }

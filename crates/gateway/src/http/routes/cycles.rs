@@ -1,9 +1,5 @@
-//! Admin: billing cycles — close a user's cycle now, and list their closed periods.
-//!
-//! A reset closes the current cycle at the moment of the request (its totals go to the
-//! billing periods), zeroes used seconds and starts a new cycle there; the anchor stays, so
-//! that cycle is short: it ends at the anchor's next monthly boundary, and later cycles are
-//! whole months again. Reservations in flight are kept and settle into the new cycle.
+//! Admin: billing cycles — close a user's cycle now, and list their closed periods (what a
+//! reset does: `service::admin::CycleAdmin`).
 
 use axum::extract::State;
 use axum::Json;
@@ -12,22 +8,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{ListResponse, Paging};
-use crate::domain::audit::{action, target};
 use crate::domain::cycle::BillingPeriod;
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, IdPath, QueryParams};
-use crate::http::routes::audit::entry;
 use crate::http::views::{secs, UserResponse};
 use crate::http::AppState;
-use crate::store::StoreError;
-
-fn user_not_found(e: StoreError, id: i64) -> ApiError {
-    match e {
-        StoreError::NotFound => ApiError::NotFound(format!("user {id} not found")),
-        other => other.into(),
-    }
-}
 
 /// Closes a user's current billing cycle now and starts a new one (same anchor).
 #[utoipa::path(
@@ -40,16 +26,10 @@ fn user_not_found(e: StoreError, id: i64) -> ApiError {
 )]
 pub async fn reset_cycle(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    admin: Admin,
     IdPath(id): IdPath,
 ) -> Result<Json<UserResponse>, ApiError> {
-    let audit = entry(&admin, action::CYCLE_RESET, target::USER);
-    let user = state
-        .store
-        .reset_cycle(id, Utc::now(), audit)
-        .await
-        .map_err(|e| user_not_found(e, id))?;
-    state.auth.forget_recent_keys();
+    let user = state.admin.cycles.reset_cycle(&admin.actor(), id).await?;
     Ok(Json(UserResponse::from(&user)))
 }
 
@@ -102,12 +82,7 @@ pub async fn list_billing_periods(
     QueryParams(paging): QueryParams<Paging>,
 ) -> Result<Json<ListResponse<BillingPeriodResponse>>, ApiError> {
     let page = paging.page()?;
-    state
-        .store
-        .get_user(id)
-        .await
-        .map_err(|e| user_not_found(e, id))?;
-    let periods = state.store.list_billing_periods(id, page).await?;
+    let periods = state.admin.cycles.list_billing_periods(id, page).await?;
     Ok(Json(ListResponse {
         data: periods
             .into_iter()

@@ -4,18 +4,16 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::audit::{action, target};
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, IdPath, JsonBody};
-use crate::http::routes::audit::entry;
 use crate::http::views::KeyResponse;
 use crate::http::AppState;
-use crate::store::StoreError;
+use crate::service::admin::NewKeyRequest;
 
 /// Body of `POST /admin/users/{id}/keys`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -38,25 +36,6 @@ pub struct CreateKeyResponse {
     pub key: KeyResponse,
 }
 
-fn expiry(body: &CreateKeyRequest) -> Result<Option<DateTime<Utc>>, ApiError> {
-    match (body.expires_at, body.expires_in_days) {
-        (Some(_), Some(_)) => Err(ApiError::field(
-            "expires_in_days",
-            "give either expires_at or expires_in_days, not both",
-        )),
-        (Some(at), None) if at <= Utc::now() => {
-            Err(ApiError::field("expires_at", "must be in the future"))
-        }
-        (Some(at), None) => Ok(Some(at)),
-        (None, Some(days)) if !(1..=3650).contains(&days) => Err(ApiError::field(
-            "expires_in_days",
-            "must be between 1 and 3650",
-        )),
-        (None, Some(days)) => Ok(Some(Utc::now() + Duration::days(days))),
-        (None, None) => Ok(None),
-    }
-}
-
 /// Issues a named key to a user.
 #[utoipa::path(
     post,
@@ -69,23 +48,17 @@ fn expiry(body: &CreateKeyRequest) -> Result<Option<DateTime<Utc>>, ApiError> {
 )]
 pub async fn create_key(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    admin: Admin,
     IdPath(user_id): IdPath,
     JsonBody(body): JsonBody<CreateKeyRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let name = body.name.as_deref().unwrap_or("key").trim().to_string();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            "name",
-            "must be 1 to 100 printable characters",
-        ));
-    }
-    let expires_at = expiry(&body)?;
-    let audit = entry(&admin, action::KEY_ISSUE, target::API_KEY);
-    let issued = state
-        .accounts
-        .issue_key(user_id, name, expires_at, audit)
-        .await?;
+    let request = NewKeyRequest {
+        name: body.name,
+        expires_at: body.expires_at,
+        expires_in_days: body.expires_in_days,
+    };
+    let keys = &state.admin.keys;
+    let issued = keys.issue_key(&admin.actor(), user_id, request).await?;
     let body = CreateKeyResponse {
         api_key: issued.plain,
         key: KeyResponse::from(&issued.record),
@@ -111,11 +84,7 @@ pub async fn list_keys(
     Admin(_admin): Admin,
     IdPath(user_id): IdPath,
 ) -> Result<Json<Vec<KeyResponse>>, ApiError> {
-    state.store.get_user(user_id).await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::NotFound(format!("user {user_id} not found")),
-        other => other.into(),
-    })?;
-    let keys = state.store.list_keys(user_id).await?;
+    let keys = state.admin.keys.list_keys(user_id).await?;
     Ok(Json(keys.iter().map(KeyResponse::from).collect()))
 }
 
@@ -132,18 +101,9 @@ pub async fn list_keys(
 )]
 pub async fn revoke_key(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    admin: Admin,
     Path(key_id): Path<String>,
 ) -> Result<Json<KeyResponse>, ApiError> {
-    if uuid::Uuid::parse_str(&key_id).is_err() {
-        return Err(ApiError::NotFound(format!("key {key_id} not found")));
-    }
-    let audit = entry(&admin, action::KEY_REVOKE, target::API_KEY);
-    let revoked = state.store.revoke_key(&key_id, audit);
-    let key = revoked.await.map_err(|e| match e {
-        StoreError::NotFound => ApiError::NotFound(format!("key {key_id} not found")),
-        other => other.into(),
-    })?;
-    state.auth.forget_recent_keys();
+    let key = state.admin.keys.revoke_key(&admin.actor(), &key_id).await?;
     Ok(Json(KeyResponse::from(&key)))
 }

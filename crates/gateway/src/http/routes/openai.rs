@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::domain::openai::{engine_speed, model_for, stand_ins, OPENAI_MODELS};
+use crate::domain::openai::{engine_speed, model_for, OPENAI_MODELS};
 use crate::domain::options::{Emotion, Model};
 use crate::domain::text::SpeechText;
 use crate::error::ApiError;
@@ -134,29 +134,6 @@ pub struct SpeechRequest {
 /// OpenAI's default sample rate for speech output.
 const OPENAI_SAMPLE_RATE: u32 = 24_000;
 
-async fn resolve_voice(state: &AppState, requested: &str) -> Result<String, ApiError> {
-    if let Some(voice) = state.store.find_voice(requested).await? {
-        return Ok(voice.friendly_name);
-    }
-    let candidates: Vec<String> = match state.openai_voices.get(requested) {
-        Some(ours) => vec![ours.clone()],
-        None => stand_ins(requested)
-            .map(|names| names.iter().map(|n| (*n).to_string()).collect())
-            .ok_or_else(|| ApiError::field("voice", format!("unknown voice '{requested}'")))?,
-    };
-    for name in &candidates {
-        if let Some(voice) = state.store.find_voice(name).await? {
-            if state.synthesis.unavailable_reason(&voice).is_none() {
-                return Ok(voice.friendly_name);
-            }
-        }
-    }
-    Err(ApiError::field(
-        "voice",
-        format!("no voice standing in for '{requested}' is available on this server"),
-    ))
-}
-
 fn params(body: &SpeechRequest, voice: String) -> Result<(TtsParams, bool), ApiError> {
     let model: Model = model_for(&body.model)
         .ok_or_else(|| ApiError::field("model", format!("unknown model '{}'", body.model)))?;
@@ -251,13 +228,13 @@ pub async fn create_speech(
         ApiError::Validation(m) => ApiError::BadRequest(m),
         other => other,
     })?;
-    let voice = resolve_voice(
-        &state,
-        match &body.voice {
-            VoiceParam::Name(n) | VoiceParam::Object { id: n } => n,
-        },
-    )
-    .await?;
+    let requested = match &body.voice {
+        VoiceParam::Name(n) | VoiceParam::Object { id: n } => n,
+    };
+    let voice = state
+        .voices
+        .resolve_openai_voice(requested, &state.openai_voices)
+        .await?;
     let (params, sse) = params(&body, voice)?;
     let input_chars = params.text.chars();
     if params.format == AudioFormat::Wav && !sse {

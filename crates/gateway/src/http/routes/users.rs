@@ -8,16 +8,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{double_option, ListResponse, Paging};
-use crate::domain::audit::{action, target};
 use crate::domain::plan::{Plan, Role};
-use crate::domain::rate::MAX_PER_MINUTE;
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, IdPath, JsonBody, QueryParams};
-use crate::http::routes::audit::entry;
 use crate::http::views::{KeyResponse, UserResponse};
 use crate::http::AppState;
-use crate::store::{NewUser, UserFilter, UserPatch};
+use crate::service::admin::{NewUserRequest, QuotaChanges, UserChanges};
+use crate::store::UserFilter;
 
 /// Body of `POST /admin/users`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -45,36 +43,6 @@ pub struct CreateUserResponse {
     pub key: KeyResponse,
 }
 
-/// Checks a display name.
-pub fn validate_name(name: &str) -> Result<String, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            "name",
-            "must be 1 to 200 printable characters",
-        ));
-    }
-    Ok(name.to_string())
-}
-
-/// Checks an email's shape (one `@`, a dot in the domain, no spaces).
-pub fn validate_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim();
-    let valid = email.len() <= 254
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !domain.contains('@')
-        });
-    if !valid {
-        return Err(ApiError::field("email", "must be a valid email address"));
-    }
-    Ok(email.to_string())
-}
-
 /// Creates a user and their first key.
 #[utoipa::path(
     post,
@@ -86,17 +54,17 @@ pub fn validate_email(email: &str) -> Result<String, ApiError> {
 )]
 pub async fn create_user(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    admin: Admin,
     JsonBody(body): JsonBody<CreateUserRequest>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let user = NewUser {
-        name: validate_name(&body.name)?,
-        email: validate_email(&body.email)?,
-        plan: body.plan.unwrap_or(Plan::Free),
-        role: body.role.unwrap_or(Role::User),
+    let request = NewUserRequest {
+        name: body.name,
+        email: body.email,
+        plan: body.plan,
+        role: body.role,
     };
-    let audit = entry(&admin, action::USER_CREATE, target::USER);
-    let (user, key) = state.accounts.create_user(user, audit).await?;
+    let users = &state.admin.users;
+    let (user, key) = users.create_user(&admin.actor(), request).await?;
     let body = CreateUserResponse {
         user: UserResponse::from(&user),
         api_key: key.plain,
@@ -146,7 +114,7 @@ pub async fn list_users(
         plan: query.plan,
         is_active: query.is_active,
     };
-    let (users, total) = state.store.list_users(&filter, page).await?;
+    let (users, total) = state.admin.users.list_users(filter, page).await?;
     Ok(Json(ListResponse {
         data: users.iter().map(UserResponse::from).collect(),
         total: Some(total),
@@ -169,19 +137,8 @@ pub async fn get_user(
     Admin(_admin): Admin,
     IdPath(id): IdPath,
 ) -> Result<Json<UserResponse>, ApiError> {
-    let user = state
-        .store
-        .get_user(id)
-        .await
-        .map_err(|e| not_found(e, id))?;
+    let user = state.admin.users.get_user(id).await?;
     Ok(Json(UserResponse::from(&user)))
-}
-
-fn not_found(e: crate::store::StoreError, id: i64) -> ApiError {
-    match e {
-        crate::store::StoreError::NotFound => ApiError::NotFound(format!("user {id} not found")),
-        other => other.into(),
-    }
 }
 
 /// Body of `PATCH /admin/users/{id}`; absent fields stay, `null` clears an override.
@@ -210,28 +167,6 @@ pub struct PatchUserRequest {
     pub max_streams: Option<Option<i64>>,
 }
 
-/// Seconds → whole milliseconds, refusing negatives and absurd values.
-pub fn seconds_to_ms(field: &str, seconds: f64) -> Result<i64, ApiError> {
-    if !seconds.is_finite() || !(0.0..=1e12).contains(&seconds) {
-        return Err(ApiError::field(field, "must be a number of seconds ≥ 0"));
-    }
-    Ok((seconds * 1000.0).round() as i64)
-}
-
-fn in_range(
-    field: &str,
-    value: Option<Option<i64>>,
-    max: i64,
-) -> Result<Option<Option<i64>>, ApiError> {
-    match value {
-        Some(Some(v)) if !(1..=max).contains(&v) => Err(ApiError::field(
-            field,
-            format!("must be between 1 and {max}"),
-        )),
-        other => Ok(other),
-    }
-}
-
 /// Changes a user's plan, status, role or limits.
 #[utoipa::path(
     patch,
@@ -244,31 +179,21 @@ fn in_range(
 )]
 pub async fn patch_user(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    admin: Admin,
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<PatchUserRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
-    let patch = UserPatch {
-        name: body.name.as_deref().map(validate_name).transpose()?,
+    let changes = UserChanges {
+        name: body.name,
         plan: body.plan,
-        role: body.role,
         is_active: body.is_active,
-        quota_ms: match body.quota_seconds {
-            Some(Some(s)) => Some(Some(seconds_to_ms("quota_seconds", s)?)),
-            Some(None) => Some(None),
-            None => None,
-        },
-        used_ms: None,
-        rpm_limit: in_range("rpm_limit", body.rpm_limit, MAX_PER_MINUTE.into())?,
-        max_streams: in_range("max_streams", body.max_streams, 10_000)?,
+        role: body.role,
+        quota_seconds: body.quota_seconds,
+        rpm_limit: body.rpm_limit,
+        max_streams: body.max_streams,
     };
-    let audit = entry(&admin, action::USER_UPDATE, target::USER).details(patch_details(&patch));
-    let user = state
-        .store
-        .update_user(id, patch, audit)
-        .await
-        .map_err(|e| not_found(e, id))?;
-    state.auth.forget_recent_keys();
+    let users = &state.admin.users;
+    let user = users.patch_user(&admin.actor(), id, changes).await?;
     Ok(Json(UserResponse::from(&user)))
 }
 
@@ -293,60 +218,15 @@ pub struct QuotaRequest {
 )]
 pub async fn put_quota(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    admin: Admin,
     IdPath(id): IdPath,
     JsonBody(body): JsonBody<QuotaRequest>,
 ) -> Result<Json<UserResponse>, ApiError> {
-    let patch = UserPatch {
-        quota_ms: body
-            .quota_seconds
-            .map(|s| seconds_to_ms("quota_seconds", s).map(Some))
-            .transpose()?,
-        used_ms: body
-            .used_seconds
-            .map(|s| seconds_to_ms("used_seconds", s))
-            .transpose()?,
-        ..UserPatch::default()
+    let changes = QuotaChanges {
+        quota_seconds: body.quota_seconds,
+        used_seconds: body.used_seconds,
     };
-    let audit = entry(&admin, action::QUOTA_SET, target::USER).details(patch_details(&patch));
-    let user = state
-        .store
-        .update_user(id, patch, audit)
-        .await
-        .map_err(|e| not_found(e, id))?;
-    state.auth.forget_recent_keys();
+    let users = &state.admin.users;
+    let user = users.set_quota(&admin.actor(), id, changes).await?;
     Ok(Json(UserResponse::from(&user)))
-}
-
-/// The fields a patch sets, for the audit log (absent fields are left out; `null` clears).
-fn patch_details(patch: &UserPatch) -> serde_json::Value {
-    let mut details = serde_json::Map::new();
-    let mut set = |name: &str, value: serde_json::Value| {
-        details.insert(name.to_string(), value);
-    };
-    if let Some(name) = &patch.name {
-        set("name", name.as_str().into());
-    }
-    if let Some(plan) = patch.plan {
-        set("plan", plan.as_str().into());
-    }
-    if let Some(role) = patch.role {
-        set("role", role.as_str().into());
-    }
-    if let Some(active) = patch.is_active {
-        set("is_active", active.into());
-    }
-    if let Some(quota) = patch.quota_ms {
-        set("quota_ms", quota.into());
-    }
-    if let Some(used) = patch.used_ms {
-        set("used_ms", used.into());
-    }
-    if let Some(rpm) = patch.rpm_limit {
-        set("rpm_limit", rpm.into());
-    }
-    if let Some(streams) = patch.max_streams {
-        set("max_streams", streams.into());
-    }
-    serde_json::Value::Object(details)
 }

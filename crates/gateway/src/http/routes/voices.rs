@@ -6,17 +6,15 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::domain::audit::{action, target};
-use crate::domain::options::{is_language_code, Gender};
-use crate::domain::records::Voice;
+use crate::domain::options::Gender;
 use crate::engine::Provider;
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
 use crate::http::extract::{Admin, Authed, JsonBody, QueryParams};
-use crate::http::routes::audit::entry;
 use crate::http::views::VoiceResponse;
 use crate::http::AppState;
-use crate::store::{NewVoice, StoreError, VoiceFilter};
+use crate::service::admin::NewVoiceRequest;
+use crate::service::voices::ListedVoice;
 
 /// Filters of `GET /v1/voices`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -28,26 +26,8 @@ pub struct VoiceQuery {
     pub gender: Option<Gender>,
 }
 
-impl VoiceQuery {
-    fn filter(self, include_inactive: bool) -> Result<VoiceFilter, ApiError> {
-        if let Some(language) = &self.language {
-            if !is_language_code(language) {
-                return Err(ApiError::field("language", "must look like en-US"));
-            }
-        }
-        Ok(VoiceFilter {
-            language: self.language,
-            gender: self.gender,
-            include_inactive,
-        })
-    }
-}
-
-fn views(state: &AppState, voices: &[Voice]) -> Vec<VoiceResponse> {
-    voices
-        .iter()
-        .map(|v| VoiceResponse::new(v, state.synthesis.unavailable_reason(v)))
-        .collect()
+fn views(voices: &[ListedVoice]) -> Vec<VoiceResponse> {
+    voices.iter().map(VoiceResponse::from).collect()
 }
 
 /// Active voices, optionally filtered.
@@ -64,8 +44,8 @@ pub async fn list_voices(
     Authed(_caller): Authed,
     QueryParams(query): QueryParams<VoiceQuery>,
 ) -> Result<Json<Vec<VoiceResponse>>, ApiError> {
-    let voices = state.store.list_voices(&query.filter(false)?).await?;
-    Ok(Json(views(&state, &voices)))
+    let voices = state.voices.active(query.language, query.gender).await?;
+    Ok(Json(views(&voices)))
 }
 
 /// Every voice, inactive and cloned ones included, with expiry.
@@ -82,8 +62,8 @@ pub async fn admin_list_voices(
     Admin(_admin): Admin,
     QueryParams(query): QueryParams<VoiceQuery>,
 ) -> Result<Json<Vec<VoiceResponse>>, ApiError> {
-    let voices = state.store.list_voices(&query.filter(true)?).await?;
-    Ok(Json(views(&state, &voices)))
+    let voices = state.voices.all(query.language, query.gender).await?;
+    Ok(Json(views(&voices)))
 }
 
 /// A voice in the later catalogue shape.
@@ -113,6 +93,28 @@ pub struct VoiceListItem {
     pub available: bool,
 }
 
+impl From<&ListedVoice> for VoiceListItem {
+    fn from(listed: &ListedVoice) -> Self {
+        let v = &listed.voice;
+        VoiceListItem {
+            id: v.friendly_name.clone(),
+            name: v
+                .display_name
+                .clone()
+                .unwrap_or_else(|| v.friendly_name.clone()),
+            description: v.description.clone(),
+            language: v.language.clone(),
+            gender: v.gender,
+            accent: v.accent.clone(),
+            tone: v.tone.clone(),
+            use_cases: v.use_cases.clone(),
+            is_verified: v.is_verified,
+            provider: v.provider,
+            available: listed.unavailable_reason.is_none(),
+        }
+    }
+}
+
 /// Active voices in the later catalogue shape.
 #[utoipa::path(
     get,
@@ -127,28 +129,8 @@ pub async fn list_voice_catalogue(
     Authed(_caller): Authed,
     QueryParams(query): QueryParams<VoiceQuery>,
 ) -> Result<Json<Vec<VoiceListItem>>, ApiError> {
-    let voices = state.store.list_voices(&query.filter(false)?).await?;
-    Ok(Json(
-        voices
-            .iter()
-            .map(|v| VoiceListItem {
-                id: v.friendly_name.clone(),
-                name: v
-                    .display_name
-                    .clone()
-                    .unwrap_or_else(|| v.friendly_name.clone()),
-                description: v.description.clone(),
-                language: v.language.clone(),
-                gender: v.gender,
-                accent: v.accent.clone(),
-                tone: v.tone.clone(),
-                use_cases: v.use_cases.clone(),
-                is_verified: v.is_verified,
-                provider: v.provider,
-                available: state.synthesis.unavailable_reason(v).is_none(),
-            })
-            .collect(),
-    ))
+    let voices = state.voices.active(query.language, query.gender).await?;
+    Ok(Json(voices.iter().map(VoiceListItem::from).collect()))
 }
 
 /// Body of `POST /admin/voices`.
@@ -172,22 +154,6 @@ pub struct CreateVoiceRequest {
     pub provider: Option<Provider>,
 }
 
-/// Checks a friendly name.
-pub fn validate_friendly_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::field(
-            "friendly_name",
-            "must be 1 to 64 characters of letters, digits, '.', '_' or '-'",
-        ))
-    }
-}
-
 /// Registers a voice.
 #[utoipa::path(
     post,
@@ -199,60 +165,19 @@ pub fn validate_friendly_name(name: &str) -> Result<(), ApiError> {
 )]
 pub async fn create_voice(
     State(state): State<AppState>,
-    Admin(admin): Admin,
+    admin: Admin,
     JsonBody(body): JsonBody<CreateVoiceRequest>,
 ) -> Result<(StatusCode, Json<VoiceResponse>), ApiError> {
-    validate_friendly_name(&body.friendly_name)?;
-    let engine_id = body.minimax_voice_id.as_str();
-    if engine_id.is_empty() || engine_id.len() > 256 || engine_id.chars().any(char::is_control) {
-        return Err(ApiError::field(
-            "minimax_voice_id",
-            "must be 1 to 256 characters without control characters",
-        ));
-    }
-    if !is_language_code(&body.language) {
-        return Err(ApiError::field("language", "must look like en-US"));
-    }
-    if body
-        .description
-        .as_ref()
-        .is_some_and(|d| d.chars().count() > 500)
-    {
-        return Err(ApiError::field(
-            "description",
-            "must be at most 500 characters",
-        ));
-    }
-    let voice = NewVoice {
-        friendly_name: body.friendly_name.clone(),
-        provider: body.provider.unwrap_or(Provider::Minimax),
+    let request = NewVoiceRequest {
+        friendly_name: body.friendly_name,
         engine_voice_id: body.minimax_voice_id,
         language: body.language,
         gender: body.gender,
         description: body.description,
         is_cloned: body.is_cloned,
-        expires_at: None,
+        provider: body.provider,
     };
-    let audit = entry(&admin, action::VOICE_CREATE, target::VOICE).details(serde_json::json!({
-        "friendly_name": voice.friendly_name,
-        "provider": voice.provider.as_str(),
-        "engine_voice_id": voice.engine_voice_id,
-        "language": voice.language,
-        "gender": voice.gender.as_str(),
-        "is_cloned": voice.is_cloned,
-    }));
-    let created = state.store.create_voice(voice, audit);
-    let voice = created.await.map_err(|e| match e {
-        StoreError::Conflict(_) => ApiError::Conflict(format!(
-            "a voice named {} already exists",
-            body.friendly_name
-        )),
-        other => other.into(),
-    })?;
-    state.synthesis.forget_voices();
-    let reason = state.synthesis.unavailable_reason(&voice);
-    Ok((
-        StatusCode::CREATED,
-        Json(VoiceResponse::new(&voice, reason)),
-    ))
+    let voices = &state.admin.voices;
+    let voice = voices.register_voice(&admin.actor(), request).await?;
+    Ok((StatusCode::CREATED, Json(VoiceResponse::from(&voice))))
 }

@@ -7,7 +7,6 @@ use super::{Job, SynthesisError, SynthesisService, TtsParams};
 use crate::domain::estimate::estimate_ms;
 use crate::domain::options::Emotion;
 use crate::domain::records::{UsageStatus, Voice};
-use crate::engine::minimax::NOT_CONFIGURED;
 use crate::engine::SynthesisRequest;
 use crate::error::ApiError;
 use crate::limits::{Admitted, RateDecision, Slot};
@@ -36,7 +35,7 @@ impl SynthesisService {
         let voices = self.store.list_voices(&VoiceFilter::default()).await?;
         voices
             .into_iter()
-            .find(|v| self.unavailable_reason(v).is_none())
+            .find(|v| self.engines.unavailable_reason(v.provider).is_none())
             .ok_or_else(|| ApiError::EngineUnavailable {
                 detail: "no voice is available: no configured engine has an active voice".into(),
                 cause: "no default voice".into(),
@@ -55,8 +54,8 @@ impl SynthesisService {
             Some(engine) => engine.clone(),
             None => {
                 return Err(ApiError::EngineUnavailable {
-                    detail: NOT_CONFIGURED.into(),
-                    cause: "minimax not configured".into(),
+                    detail: voice.provider.not_configured_reason().into(),
+                    cause: format!("{} not configured", voice.provider.as_str()),
                 })
             }
         };
@@ -131,7 +130,9 @@ impl SynthesisService {
             Ok(admitted) => return Ok(admitted),
             Err(refused) => refused,
         };
-        if refused.record {
+        let record = refused.reason.is_limit();
+        let error = ApiError::from(refused.reason);
+        if record {
             let context = UsageContext {
                 id: uuid::Uuid::now_v7().to_string(),
                 user_id: principal.user.id,
@@ -143,7 +144,7 @@ impl SynthesisService {
                 model_used: Some(params.model.as_str().to_string()),
                 text_length: params.text.chars() as i64,
             };
-            let detail = refused.error.to_string();
+            let detail = error.to_string();
             let status = UsageStatus::RateLimited;
             let recorded = self
                 .store
@@ -153,7 +154,7 @@ impl SynthesisService {
             }
         }
         Err(SynthesisError {
-            error: refused.error,
+            error,
             rate_limit: refused.rate,
         })
     }

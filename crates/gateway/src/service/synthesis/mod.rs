@@ -11,7 +11,6 @@ mod admission;
 mod detach;
 mod settle;
 mod stream;
-mod voice_cache;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -25,10 +24,10 @@ use super::auth::Principal;
 use crate::domain::options::{Emotion, Model};
 use crate::domain::records::Voice;
 use crate::domain::text::SpeechText;
-use crate::engine::minimax::NOT_CONFIGURED;
 use crate::engine::{Engine, EngineRegistry, SynthesisRequest};
 use crate::error::ApiError;
 use crate::limits::{Limiter, RateDecision, Slot};
+use crate::service::voice_cache::VoiceCache;
 use crate::store::{Store, UsageContext};
 
 /// A validated synthesis request, engine-neutral.
@@ -158,18 +157,20 @@ pub struct SynthesisService {
     limiter: Limiter,
     /// Usage records reserved by this node and not yet settled.
     in_flight: Arc<Mutex<HashSet<String>>>,
-    /// Recently resolved voices.
-    voices: Arc<voice_cache::VoiceCache>,
+    /// Recently resolved voices; shared with the admin service that changes voices.
+    voices: Arc<VoiceCache>,
 }
 
 impl SynthesisService {
-    /// The service over a store, a set of engines and the limits.
+    /// The service over a store, a set of engines and the limits, resolving voices through
+    /// `voices` (which whoever changes voices clears).
     pub fn new(
         store: Arc<dyn Store>,
         engines: EngineRegistry,
         lease: Duration,
         default_voice: Option<String>,
         limiter: Limiter,
+        voices: Arc<VoiceCache>,
     ) -> SynthesisService {
         SynthesisService {
             store,
@@ -178,13 +179,8 @@ impl SynthesisService {
             default_voice,
             limiter,
             in_flight: Arc::default(),
-            voices: Arc::default(),
+            voices,
         }
-    }
-
-    /// Forgets resolved voices, after this node added or changed one.
-    pub fn forget_voices(&self) {
-        self.voices.clear();
     }
 
     /// The engines, for readiness and listings.
@@ -195,14 +191,6 @@ impl SynthesisService {
     /// The limiter, for readiness.
     pub fn limiter(&self) -> &Limiter {
         &self.limiter
-    }
-
-    /// Why a voice cannot be used here, if it cannot.
-    pub fn unavailable_reason(&self, voice: &Voice) -> Option<&'static str> {
-        match self.engines.get(voice.provider) {
-            None => Some(NOT_CONFIGURED),
-            Some(engine) => engine.unavailable_reason(),
-        }
     }
 
     /// Speaks the whole text and bills it; errors carry the rate-limit state.

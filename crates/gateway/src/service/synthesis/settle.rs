@@ -101,7 +101,7 @@ impl SynthesisService {
     fn touch_cloned_voice(&self, voice_id: i64) {
         let store = self.store.clone();
         let expires_at =
-            chrono::Utc::now() + chrono::Duration::days(crate::service::cloning::CLONE_TTL_DAYS);
+            chrono::Utc::now() + chrono::Duration::days(crate::domain::voice::CLONE_TTL_DAYS);
         tokio::spawn(async move {
             if let Err(e) = store.touch_cloned_voice(voice_id, expires_at).await {
                 tracing::warn!(voice_id, error = %e, "could not record the use of a cloned voice");
