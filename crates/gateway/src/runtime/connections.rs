@@ -20,12 +20,15 @@ use tokio::time::Sleep;
 
 use crate::limits::client_ip::TrustedProxies;
 
+/// Connections open per client address.
+type OpenByAddress = Arc<Mutex<HashMap<IpAddr, u32>>>;
+
 /// The bounds on open connections.
 pub struct ConnectionLimits {
     total: Arc<Semaphore>,
     max_total: u32,
     per_address: u32,
-    open: Arc<Mutex<HashMap<IpAddr, u32>>>,
+    open: OpenByAddress,
     exempt: TrustedProxies,
 }
 
@@ -51,7 +54,7 @@ impl Refusal {
 /// One open connection's place under the bounds; given back when dropped.
 pub struct ConnectionPermit {
     _total: OwnedSemaphorePermit,
-    address: Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, u32>>>)>,
+    address: Option<(IpAddr, OpenByAddress)>,
 }
 
 impl Drop for ConnectionPermit {
