@@ -14,45 +14,62 @@
 //!
 //! Routes that show the user (`/v1/me`) or manage accounts always read the database.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use moka::sync::Cache;
 
 use crate::domain::records::{ApiKeyRecord, User};
 
 /// How long a looked-up key is served without asking the database again.
 pub const TTL: Duration = Duration::from_secs(1);
 
-/// Keys held at most; past it the cache starts over (a second's worth of distinct keys).
-const MAX_KEYS: usize = 10_000;
+/// Keys held at most (a second's worth of distinct keys); the least used go first.
+const MAX_KEYS: u64 = 10_000;
 
+/// A cached lookup, and when this node last recorded the key's use: kept beside the record
+/// so that noting a use does not renew the entry's time to live.
 struct Entry {
     found: (ApiKeyRecord, User),
-    at: Instant,
+    touched: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// See the module docs.
-#[derive(Default)]
 pub struct KeyCache {
-    entries: Mutex<HashMap<Vec<u8>, Entry>>,
+    entries: Cache<Vec<u8>, Arc<Entry>>,
     /// Counts clears: a lookup that began before one must not bring back what it forgot.
     clears: AtomicU64,
 }
 
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache::with_ttl(TTL)
+    }
+}
+
 impl KeyCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Entry>> {
-        // A poisoned lock only means a panic elsewhere mid-insert; the map is still a cache.
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    /// A cache whose entries live `ttl`.
+    pub fn with_ttl(ttl: Duration) -> KeyCache {
+        KeyCache {
+            entries: Cache::builder()
+                .max_capacity(MAX_KEYS)
+                .time_to_live(ttl)
+                .build(),
+            clears: AtomicU64::new(0),
+        }
     }
 
     /// The key with this hash and its user, if looked up less than [`TTL`] ago.
     pub fn get(&self, hash: &[u8]) -> Option<(ApiKeyRecord, User)> {
-        let entries = self.entries();
-        let entry = entries.get(hash)?;
-        (entry.at.elapsed() < TTL).then(|| entry.found.clone())
+        let entry = self.entries.get(hash)?;
+        let mut found = entry.found.clone();
+        let touched = *entry.touched.lock().unwrap_or_else(PoisonError::into_inner);
+        if touched.is_some() {
+            found.0.last_used_at = touched;
+        }
+        Some(found)
     }
 
     /// Where the cache stands; take it before a lookup and give it back to [`KeyCache::put`].
@@ -61,32 +78,34 @@ impl KeyCache {
     }
 
     /// Remembers what the database returned for this hash, unless the cache was cleared since
-    /// `version` (the lookup may have read the row before the change that cleared it).
+    /// `version` (the lookup may have read the row before the change that cleared it). A clear
+    /// that lands while this inserts is seen by the second look, and the entry goes again.
     pub fn put(&self, hash: Vec<u8>, found: (ApiKeyRecord, User), version: u64) {
-        let mut entries = self.entries();
         if self.version() != version {
             return;
         }
-        if entries.len() >= MAX_KEYS && !entries.contains_key(&hash) {
-            entries.clear();
+        let entry = Arc::new(Entry {
+            found,
+            touched: Mutex::new(None),
+        });
+        self.entries.insert(hash.clone(), entry);
+        if self.version() != version {
+            self.entries.invalidate(&hash);
         }
-        let at = Instant::now();
-        entries.insert(hash, Entry { found, at });
     }
 
     /// Notes that the key's last use was recorded at `at`, so the requests served from here
     /// do not record it again.
     pub fn touched(&self, hash: &[u8], at: DateTime<Utc>) {
-        if let Some(entry) = self.entries().get_mut(hash) {
-            entry.found.0.last_used_at = Some(at);
+        if let Some(entry) = self.entries.get(hash) {
+            *entry.touched.lock().unwrap_or_else(PoisonError::into_inner) = Some(at);
         }
     }
 
     /// Forgets every key: after this node changed a key or a user.
     pub fn clear(&self) {
-        let mut entries = self.entries();
         self.clears.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
+        self.entries.invalidate_all();
     }
 }
 
@@ -150,26 +169,24 @@ mod tests {
 
     #[test]
     fn forgets_a_key_after_its_ttl() {
-        let cache = KeyCache::default();
-        let Some(long_ago) = Instant::now().checked_sub(TTL) else {
-            return; // the clock started less than a TTL ago: nothing can be that old
-        };
-        let stale = Entry {
-            found: found(None),
-            at: long_ago,
-        };
-        cache.entries().insert(vec![1], stale);
-        assert!(cache.get(&[1]).is_none());
+        let cache = KeyCache::with_ttl(Duration::from_millis(500));
         cache.put(vec![1], found(None), cache.version());
         assert!(cache.get(&[1]).is_some());
+        std::thread::sleep(Duration::from_millis(600));
+        assert!(cache.get(&[1]).is_none());
     }
 
     #[test]
     fn stays_bounded() {
         let cache = KeyCache::default();
-        for i in 0..=MAX_KEYS {
+        for i in 0..2 * MAX_KEYS {
             cache.put(i.to_le_bytes().to_vec(), found(None), 0);
         }
-        assert_eq!(cache.entries().len(), 1, "started over past the bound");
+        cache.entries.run_pending_tasks();
+        assert!(
+            cache.entries.entry_count() <= MAX_KEYS,
+            "{}",
+            cache.entries.entry_count()
+        );
     }
 }

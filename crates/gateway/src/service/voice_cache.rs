@@ -2,52 +2,47 @@
 //! voices almost never change. Only voices that were found are kept, so a new voice is
 //! usable at once; a changed one is seen within [`VOICE_TTL`] on every node.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use moka::sync::Cache;
 
 use crate::domain::records::Voice;
 
 /// How long a resolved voice is reused.
 pub const VOICE_TTL: Duration = Duration::from_secs(2);
 
+/// Voices held at most: names come from clients, so the cache must not grow with them.
+const MAX_VOICES: u64 = 1024;
+
 /// Voices by requested name (`None` = the default voice).
-#[derive(Default)]
 pub struct VoiceCache {
-    entries: Mutex<HashMap<Option<String>, (Voice, Instant)>>,
+    entries: Cache<Option<String>, Voice>,
+}
+
+impl Default for VoiceCache {
+    fn default() -> Self {
+        VoiceCache {
+            entries: Cache::builder()
+                .max_capacity(MAX_VOICES)
+                .time_to_live(VOICE_TTL)
+                .build(),
+        }
+    }
 }
 
 impl VoiceCache {
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Option<String>, (Voice, Instant)>> {
-        // A poisoned lock only means a panic elsewhere mid-insert of plain data.
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// The cached voice for `name`, if still fresh.
     pub fn get(&self, name: Option<&str>) -> Option<Voice> {
-        let key = name.map(str::to_string);
-        let entries = self.entries();
-        entries
-            .get(&key)
-            .filter(|(_, at)| at.elapsed() < VOICE_TTL)
-            .map(|(voice, _)| voice.clone())
+        self.entries.get(&name.map(str::to_string))
     }
 
     /// Remembers a resolved voice.
     pub fn put(&self, name: Option<&str>, voice: &Voice) {
-        let mut entries = self.entries();
-        // Bounded: names come from clients, so never let the map grow without limit.
-        if entries.len() >= 1024 {
-            entries.retain(|_, (_, at)| at.elapsed() < VOICE_TTL);
-            if entries.len() >= 1024 {
-                entries.clear();
-            }
-        }
-        entries.insert(name.map(str::to_string), (voice.clone(), Instant::now()));
+        self.entries.insert(name.map(str::to_string), voice.clone());
     }
 
     /// Drops everything (after this node changed a voice).
     pub fn clear(&self) {
-        self.entries().clear();
+        self.entries.invalidate_all();
     }
 }

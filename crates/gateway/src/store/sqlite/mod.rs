@@ -11,6 +11,7 @@
 //! Every connection is opened by [`connection::open`], the one place that sets PRAGMAs.
 
 mod backup;
+mod batch;
 mod checkpoint;
 mod connection;
 mod metering;
