@@ -442,7 +442,11 @@ if ((BENCH_STREAMS > 0)); then
     log "streams: $BENCH_STREAMS concurrent /v2/tts held ${BENCH_STREAM_HOLD_SECONDS}s"
     start_sim sim-streams --stream-chunk-delay-ms "$BENCH_STREAM_CHUNK_DELAY_MS"
     # Streams must outlast the ramp and the hold: the upstream timeout is raised to match.
-    GW_EXTRA_ENV=(MINIMAX_TIMEOUT_MS=$(((BENCH_STREAM_HOLD_SECONDS + 120) * 1000)))
+    # Every stream comes from this one loopback address, past the gateway's default bounds
+    # on open connections.
+    GW_EXTRA_ENV=(MINIMAX_TIMEOUT_MS=$(((BENCH_STREAM_HOLD_SECONDS + 120) * 1000))
+        ODEADEV_MAX_CONNECTIONS=$((2 * BENCH_STREAMS + 1000))
+        ODEADEV_MAX_CONNECTIONS_PER_ADDRESS=$((2 * BENCH_STREAMS + 1000)))
     start_gateway gateway-streams "sqlite://$TMP/streams/odeadev.db" "$SIM_URL"
     GW_EXTRA_ENV=()
     sleep 1

@@ -34,6 +34,12 @@ pub enum ApiError {
     /// Body over the route's limit.
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A body in a form the route does not take (not JSON, not multipart).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The client took too long to send its request.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// The quota cannot cover the request's estimate.
     #[error("quota exceeded: {:.1} seconds remaining, {:.1} seconds needed", *available_ms as f64 / 1000.0, *needed_ms as f64 / 1000.0)]
     QuotaExceeded {
@@ -93,6 +99,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => 405,
             ApiError::Conflict(_) => 409,
             ApiError::PayloadTooLarge(_) => 413,
+            ApiError::UnsupportedMediaType(_) => 415,
+            ApiError::RequestTimeout(_) => 408,
             ApiError::QuotaExceeded { .. } | ApiError::RateLimited { .. } => 429,
             ApiError::EngineUnavailable { .. } | ApiError::StoreUnavailable { .. } => 503,
             ApiError::UpstreamFailed { .. } => 502,
@@ -112,6 +120,8 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::QuotaExceeded { .. } => "quota_exceeded",
             ApiError::RateLimited { .. } => "rate_limited",
             ApiError::EngineUnavailable { .. } => "engine_unavailable",

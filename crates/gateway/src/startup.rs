@@ -292,9 +292,11 @@ impl Application {
             let app = crate::http::metrics_router(self.state.clone());
             tokio::spawn(async move { axum::serve(listener, app).await })
         });
-        let app = router(self.state).layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
-            self.settings.server.body_timeout,
-        ));
+        let deadlines = crate::http::request_body::BodyDeadlines {
+            pause: self.settings.server.body_timeout,
+            total: self.settings.server.body_total_timeout,
+        };
+        let app = router(self.state, deadlines);
         // The accept loop runs as a task on the workers: on the thread that blocks on `main`,
         // each new connection would cost a cross-thread wake-up before its first byte is read.
         let limits = crate::runtime::connections::ConnectionLimits::new(

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::field::InvalidField;
+use super::unicode::{folded, has_invisible};
 
 /// Longest display name, in characters.
 const MAX_DISPLAY_NAME: usize = 200;
@@ -49,15 +50,24 @@ impl DisplayName {
 }
 
 /// An email address of a plausible shape: one `@` with something before it, a dot inside the
-/// domain, no spaces or control characters, at most 254 bytes; trimmed. Nothing is sent to
-/// it, so no more is checked.
+/// domain, no spaces, control or invisible characters, at most 254 bytes. Nothing is sent to
+/// it, so no more is checked. It is kept in its one folded form (trimmed, NFKC, lower case:
+/// see `unicode::folded`), so that twins written another way (`ÉMILE@`, fullwidth letters, a
+/// decomposed accent) are the same address, and the database's uniqueness holds on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Email(String);
 
 impl Email {
     /// Checks and trims `raw` (field `email`).
     pub fn parse(raw: &str) -> Result<Email, InvalidField> {
-        let email = raw.trim();
+        if has_invisible(raw) {
+            return Err(InvalidField::new(
+                "email",
+                "must not contain invisible characters (zero-width spaces, joiners, direction marks)",
+            ));
+        }
+        let folded = folded(raw.trim());
+        let email = folded.as_str();
         let valid = email.len() <= MAX_EMAIL
             && !email.chars().any(|c| c.is_whitespace() || c.is_control())
             && email.split_once('@').is_some_and(|(local, domain)| {

@@ -15,4 +15,5 @@ pub mod plan;
 pub mod rate;
 pub mod records;
 pub mod text;
+pub mod unicode;
 pub mod voice;

@@ -10,56 +10,66 @@ use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
 use super::context::{current_request_id, RequestLog};
+use super::json;
 use super::AppState;
 use crate::domain::audit::Actor;
 use crate::error::ApiError;
 use crate::service::auth::Principal;
 
-/// A JSON body; malformed JSON → 400, wrong fields → 422 naming the field, too large → 413.
+/// A JSON body (see `json.rs`): not declared JSON → 415, malformed → 400, not an object or a
+/// field against the rules → 422 naming the field, too large → 413, too slow → 408.
 pub struct JsonBody<T>(pub T);
-
-fn describe(error: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
-    let path = error.path().to_string();
-    let inner = error.into_inner();
-    match inner.classify() {
-        serde_json::error::Category::Data if path == "." => ApiError::Validation(inner.to_string()),
-        serde_json::error::Category::Data => ApiError::field(&path, strip_position(&inner)),
-        _ => ApiError::BadRequest(format!("malformed JSON body: {inner}")),
-    }
-}
-
-/// serde_json appends " at line 1 column 17"; the field name says more.
-fn strip_position(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(i) => text[..i].to_string(),
-        None => text,
-    }
-}
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !json::is_json(request.headers()) {
+            return Err(json::not_json());
+        }
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge("request body is too large".into())
-                } else {
-                    ApiError::BadRequest(format!("could not read the request body: {rejection}"))
-                }
-            })?;
-        if bytes.is_empty() {
-            return Err(ApiError::BadRequest(
-                "request body is empty; send a JSON object".into(),
+            .map_err(body_error)?;
+        json::parse_body(&bytes).map(JsonBody)
+    }
+}
+
+/// Why a body could not be read, in the API's words.
+pub fn body_error(rejection: axum::extract::rejection::BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::PayloadTooLarge("request body is too large".into());
+    }
+    if super::request_body::is_too_slow(&rejection) {
+        return ApiError::RequestTimeout("the request body took too long to arrive".into());
+    }
+    ApiError::BadRequest(format!("could not read the request body: {rejection}"))
+}
+
+/// A `multipart/form-data` body; any other content type → 415, a broken form → 400.
+pub struct FormBody(pub axum::extract::Multipart);
+
+impl<S: Send + Sync> FromRequest<S> for FormBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.trim()
+                    .to_ascii_lowercase()
+                    .starts_with("multipart/form-data")
+            });
+        if !is_form {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the form as multipart/form-data".into(),
             ));
         }
-        let mut de = serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(&mut de).map_err(describe)?;
-        de.end()
-            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
-        Ok(JsonBody(value))
+        axum::extract::Multipart::from_request(request, state)
+            .await
+            .map(FormBody)
+            .map_err(|e| ApiError::BadRequest(format!("malformed multipart body: {e}")))
     }
 }
 
@@ -70,19 +80,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
-            .map(QueryParams)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner();
-                if path == "." {
-                    ApiError::Validation(format!("query: {inner}"))
-                } else {
-                    ApiError::field(&path, inner)
-                }
-            })
+        json::parse_query(parts.uri.query().unwrap_or_default()).map(QueryParams)
     }
 }
 

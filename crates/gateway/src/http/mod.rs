@@ -3,6 +3,8 @@
 pub mod context;
 pub mod error;
 pub mod extract;
+pub mod json;
+pub mod request_body;
 pub mod routes;
 pub mod stream_body;
 pub mod views;
@@ -114,7 +116,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .layer(Extension(extract::SynthesisRoute));
     let cloning = OpenApiRouter::new()
         .routes(routes!(cloning::clone_voice))
-        .layer(DefaultBodyLimit::max(cloning::MAX_CLONE_BODY));
+        .layer(DefaultBodyLimit::max(cloning::MAX_CLONE_BODY))
+        .layer(axum::middleware::from_fn(|request, next| {
+            request_body::limit_declared_length(cloning::MAX_CLONE_BODY, request, next)
+        }));
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(operations::ready))
@@ -137,6 +142,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(routes::audit::list_audit))
         .routes(routes!(reports::usage_report))
         .merge(synthesis)
+        // Every route but cloning's takes a small JSON body at most.
+        .layer(axum::middleware::from_fn(|request, next| {
+            request_body::limit_declared_length(MAX_JSON_BODY, request, next)
+        }))
         .merge(cloning)
         .split_for_parts()
 }
@@ -148,8 +157,9 @@ pub fn metrics_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The whole router: the API, its document at `/openapi.json` and the page at `/docs`.
-pub fn router(state: AppState) -> Router {
+/// The whole router: the API, its document at `/openapi.json` and the page at `/docs`, every
+/// request body under `deadlines`.
+pub fn router(state: AppState, deadlines: request_body::BodyDeadlines) -> Router {
     use routes::operations;
     let (api, document) = api();
     let document = Arc::new(document);
@@ -166,6 +176,9 @@ pub fn router(state: AppState) -> Router {
     .fallback(not_found)
     .method_not_allowed_fallback(method_not_allowed)
     .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
+    .layer(axum::middleware::from_fn(move |request, next| {
+        request_body::guard_body(deadlines, request, next)
+    }))
     .layer(axum::middleware::from_fn(context::request_context))
     .with_state(state)
 }

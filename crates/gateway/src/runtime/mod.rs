@@ -4,6 +4,7 @@
 
 pub mod connections;
 pub(crate) mod fold_wakes;
+pub mod own_errors;
 pub mod server;
 pub mod supervision;
 pub mod ticks;

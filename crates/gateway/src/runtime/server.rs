@@ -20,6 +20,7 @@ use tower::ServiceExt;
 
 use super::connections::{refuse, ConnectionLimits, FirstBytes};
 use super::fold_wakes::FoldWakes;
+use super::own_errors::OwnErrors;
 use crate::config::ServerSettings;
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains within the grace period.
@@ -72,7 +73,7 @@ pub async fn serve(
             request.extensions_mut().insert(ConnectInfo(peer));
             request
         });
-        let io = FirstBytes::new(stream, settings.header_read_timeout);
+        let io = FirstBytes::new(OwnErrors::new(stream), settings.header_read_timeout);
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service));
         let connection = graceful.watch(connection.into_owned());

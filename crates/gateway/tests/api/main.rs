@@ -4,6 +4,7 @@
 
 mod direct_sql;
 mod helpers;
+mod hostile;
 mod relay;
 
 mod admin;

@@ -9,9 +9,10 @@ use crate::domain::options::Gender;
 use crate::engine::CloneSample;
 use crate::error::ApiError;
 use crate::http::error::ErrorBody;
-use crate::http::extract::Admin;
+use crate::http::extract::{Admin, FormBody};
 use crate::http::views::VoiceResponse;
 use crate::http::AppState;
+use crate::http::{json, request_body};
 use crate::service::admin::{CloneRequest, MAX_SAMPLE_BYTES};
 
 /// Body limit of the clone route: the largest sample plus the form fields.
@@ -46,17 +47,22 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::PayloadTooLarge("the sample must be at most 20 MB".into())
+        } else if request_body::is_too_slow(&e) {
+            ApiError::RequestTimeout("the request body took too long to arrive".into())
         } else {
             ApiError::BadRequest(format!("malformed multipart body: {e}"))
         }
     };
     while let Some(field) = multipart.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or_default().to_string();
+        json::check_text(&name, &name)?;
         if name == "file" {
             let filename = field.file_name().unwrap_or("sample").to_string();
+            json::check_text("file", &filename)?;
             form.file = Some((filename, field.bytes().await.map_err(bad)?));
         } else if !name.is_empty() {
             let value = field.text().await.map_err(bad)?;
+            json::check_text(&name, &value)?;
             form.fields.insert(name, value);
         }
     }
@@ -75,7 +81,7 @@ async fn read_form(mut multipart: Multipart) -> Result<Form, ApiError> {
 pub async fn clone_voice(
     State(state): State<AppState>,
     admin: Admin,
-    multipart: Multipart,
+    FormBody(multipart): FormBody,
 ) -> Result<(StatusCode, Json<VoiceResponse>), ApiError> {
     let mut form = read_form(multipart).await?;
     // Blank fields count as absent: an HTML form sends its empty inputs too.

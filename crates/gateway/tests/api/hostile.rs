@@ -1,0 +1,7 @@
+//! What a hostile or careless client sends, refused in the API's words with our error body:
+//! characters the databases cannot hold, bodies that are not JSON objects, requests hyper
+//! cannot parse, bodies too large or too slow, twins of an email.
+
+mod framing;
+mod identity;
+mod inputs;
