@@ -12,11 +12,7 @@ pub struct Pcm {
 impl Pcm {
     /// Duration in milliseconds, rounded to the nearest ms (0 for a zero rate).
     pub fn duration_ms(&self) -> u64 {
-        if self.sample_rate == 0 {
-            return 0;
-        }
-        let rate = u64::from(self.sample_rate);
-        (self.samples.len() as u64 * 1000 + rate / 2) / rate
+        ms_for_samples(self.samples.len() as u64, self.sample_rate)
     }
 
     /// `ms` milliseconds of digital silence at `sample_rate`.
@@ -26,6 +22,16 @@ impl Pcm {
             sample_rate,
         }
     }
+}
+
+/// Milliseconds of `samples` at `rate`, rounded to the nearest ms (0 for a zero rate).
+pub(crate) fn ms_for_samples(samples: u64, rate: u32) -> u64 {
+    if rate == 0 {
+        return 0;
+    }
+    let rate = u128::from(rate);
+    let ms = (u128::from(samples) * 1000 + rate / 2) / rate;
+    u64::try_from(ms).unwrap_or(u64::MAX)
 }
 
 /// Sample count closest to `ms` at `rate`; `duration_ms` of the result is `ms`
