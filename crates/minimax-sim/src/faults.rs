@@ -29,8 +29,14 @@ pub(crate) enum FaultKind {
     },
     /// HTTP 200 JSON of about `bytes` bytes (a giant hex audio).
     Oversized { bytes: usize },
-    /// Normal audio, but `extra_info.audio_length` reports this value.
-    AudioLength { audio_length_ms: u64 },
+    /// Real audio (of the text's usual length, or of `produced_ms`), but
+    /// `extra_info.audio_length` reports `audio_length_ms`: an engine whose word and whose
+    /// audio disagree.
+    AudioLength {
+        audio_length_ms: u64,
+        #[serde(default)]
+        produced_ms: Option<u64>,
+    },
     /// Streaming: send `after_chunks` chunks, then cut the connection.
     StreamCut { after_chunks: usize },
     /// Streaming: one `data:` event with this business error, no audio.

@@ -151,7 +151,13 @@ pub(crate) async fn t2a(
             voices.activate(id);
         }
     }
-    let duration = duration_ms(&state, &plan);
+    let duration = match fault {
+        Some(FaultKind::AudioLength {
+            produced_ms: Some(produced_ms),
+            ..
+        }) => produced_ms,
+        _ => duration_ms(&state, &plan),
+    };
     let key = AudioKey {
         format: plan.format,
         sample_rate: plan.sample_rate,
@@ -167,7 +173,9 @@ pub(crate) async fn t2a(
         }
     };
     let reported_length = match fault {
-        Some(FaultKind::AudioLength { audio_length_ms }) => audio_length_ms,
+        Some(FaultKind::AudioLength {
+            audio_length_ms, ..
+        }) => audio_length_ms,
         _ => duration,
     };
     let extra = extra_info(&plan, reported_length, audio.bytes.len());

@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{code, request, sse_events, Sim};
+use odeadev_audio::{measure, AudioFormat};
 use serde_json::{json, Value};
 
 fn streaming(text: &str) -> Value {
@@ -86,6 +87,33 @@ async fn malformed_json_bad_hex_and_audio_length() {
     let v = sim.t2a(&request("hello")).await;
     assert_eq!(v["extra_info"]["audio_length"], 99999);
     assert!(hex::decode(v["data"]["audio"].as_str().unwrap()).is_ok());
+}
+
+#[tokio::test]
+async fn audio_length_can_disagree_with_audio_of_a_chosen_length() {
+    let sim = Sim::default().await;
+    let fault = json!({"kind": "audio_length", "audio_length_ms": 0, "produced_ms": 2_345});
+    sim.fault(fault.clone()).await;
+    let v = sim.t2a(&request("hello")).await;
+    assert_eq!(v["extra_info"]["audio_length"], 0);
+    let audio = hex::decode(v["data"]["audio"].as_str().unwrap()).unwrap();
+    assert_eq!(measure(AudioFormat::Mp3, &audio, 0).ms(), 2_345);
+
+    sim.fault(fault).await;
+    let text = sim
+        .post("/v1/t2a_v2", &streaming("hello"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&text);
+    let (last, chunks) = events.split_last().unwrap();
+    assert_eq!(last["extra_info"]["audio_length"], 0);
+    let streamed: Vec<u8> = chunks
+        .iter()
+        .flat_map(|e| hex::decode(e["data"]["audio"].as_str().unwrap()).unwrap())
+        .collect();
+    assert_eq!(measure(AudioFormat::Mp3, &streamed, 0).ms(), 2_345);
 }
 
 #[tokio::test]
