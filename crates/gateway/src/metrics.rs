@@ -69,6 +69,11 @@ pub fn audio_billed(plan: &'static str, engine: &'static str, ms: i64) {
     metrics::histogram!(BILLED, "plan" => plan, "engine" => engine).record(ms as f64 / 1000.0);
 }
 
+/// An engine's reported audio length disagreed with the audio it sent, beyond the tolerance.
+pub fn engine_length_disagreement(engine: &'static str) {
+    metrics::counter!("odeadev_engine_length_disagreements_total", "engine" => engine).increment(1);
+}
+
 /// A request refused because the quota could not cover it.
 pub fn quota_refused(plan: &'static str) {
     metrics::counter!("odeadev_quota_refusals_total", "plan" => plan).increment(1);

@@ -1,5 +1,5 @@
 //! Tests: upstream. The MiniMax engine path, black-box: what the gateway sends to MiniMax
-//! (the simulator), how it bills what MiniMax reports, and how every kind of upstream failure
+//! (the simulator), how it bills the audio MiniMax sends, and how every kind of upstream failure
 //! reaches the client (status, clean body, nothing charged).
 
 use std::time::{Duration, Instant};
@@ -302,5 +302,6 @@ const ENGINE_UNAVAILABLE: &[(u16, &str)] = &[(503, "engine_unavailable")];
 mod billing;
 mod connections;
 mod faults;
+mod measured;
 mod resilience;
 mod streaming;

@@ -3,7 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod decode;
 mod fake;
 
 use std::path::PathBuf;
@@ -152,13 +151,13 @@ async fn every_format_and_rate_decodes_to_the_reported_duration() {
             let synthesis = engine.synthesize(&request).await.unwrap();
             assert_eq!(synthesis.format, format);
             assert_eq!(synthesis.sample_rate, sample_rate);
-            let (rate, samples) = decode::rate_and_samples(format, &synthesis.audio, sample_rate);
-            assert_eq!(rate, sample_rate, "{format} {sample_rate}");
-            let decoded_ms = (samples * 1000 + u64::from(rate) / 2) / u64::from(rate);
-            // MP3 too: the LAME tag's delay and padding make the decoded length exact.
+            let length = odeadev_audio::measure(format, &synthesis.audio, sample_rate);
+            assert_eq!(length.sample_rate, sample_rate, "{format} {sample_rate}");
+            // MP3 too: the LAME tag's delay and padding make the measured length exact.
             assert_eq!(
-                decoded_ms, synthesis.audio_ms,
-                "{format} {sample_rate}: decoded vs reported"
+                length.ms(),
+                synthesis.audio_ms,
+                "{format} {sample_rate}: measured vs reported"
             );
             assert!(synthesis.audio_ms > 800, "{format} {sample_rate}");
         }

@@ -1,6 +1,7 @@
 //! Synthesis with metering: admit the request through the rate and concurrency limits,
 //! resolve the voice, reserve an upper-bound estimate atomically, call the engine, and settle
-//! the real length in the same transaction as the usage record.
+//! the length of the audio it produced, measured from the audio itself, in the same
+//! transaction as the usage record.
 //!
 //! A request runs in its caller's task; admission, reservation, the engine call and the
 //! settlement move to a task of their own when the client goes away, so it never leaves a
@@ -9,6 +10,7 @@
 
 mod admission;
 mod detach;
+mod measure;
 mod settle;
 mod stream;
 
@@ -62,7 +64,7 @@ pub struct TtsParams {
 pub struct Spoken {
     /// Encoded audio.
     pub audio: Bytes,
-    /// Real length reported by the engine.
+    /// Length of `audio`, measured from it.
     pub audio_ms: u64,
     /// What was billed.
     pub billed_ms: i64,
@@ -87,7 +89,7 @@ pub enum Frame {
     Audio(Bytes),
     /// The stream ended and was billed.
     Done {
-        /// Real length.
+        /// Length of the audio sent, measured from it.
         audio_ms: u64,
         /// Billed.
         billed_ms: i64,
@@ -260,11 +262,12 @@ impl SynthesisService {
         self.record_engine_call(job, &result.as_ref().map(|_| ()), started);
         match result {
             Ok(done) => {
-                let billed = self.billable(job, done.audio_ms);
+                let audio_ms = measure::measured_ms(job, &done);
+                let billed = self.billable(job, audio_ms);
                 let settled = self.settle_success(job, billed).await?;
                 Ok(Spoken {
                     audio: done.audio,
-                    audio_ms: done.audio_ms,
+                    audio_ms,
                     billed_ms: billed,
                     remaining_ms: settled,
                     voice: job.voice.clone(),

@@ -6,11 +6,12 @@
 use std::time::Instant;
 
 use futures::StreamExt;
-use odeadev_audio::AudioFormat;
+use odeadev_audio::LengthCounter;
 use tokio::sync::mpsc;
 
+use super::measure::{checked_ms, stream_counter};
 use super::{Frame, Job, StreamStart, SynthesisError, SynthesisService, TtsParams};
-use crate::engine::{AudioStream, EngineError, StreamEvent, SynthesisRequest};
+use crate::engine::{AudioStream, EngineError, StreamEvent};
 use crate::error::ApiError;
 use crate::limits::RateDecision;
 use crate::service::auth::Principal;
@@ -63,10 +64,10 @@ impl SynthesisService {
         // The first audio goes straight into the client's queue, so the response body finds
         // it there without waiting for the pump's task to run. The queue is new, with room,
         // and its receiver is in hand: the send neither waits nor fails.
-        let mut delivered_bytes = 0;
+        let mut delivered = stream_counter(&job);
         let first = match first {
             StreamEvent::Audio(bytes) => {
-                delivered_bytes = bytes.len() as u64;
+                delivered.feed(&bytes);
                 let _ = tx.send(Ok(Frame::Audio(bytes))).await;
                 None
             }
@@ -80,19 +81,20 @@ impl SynthesisService {
         };
         let this = self.clone();
         tokio::spawn(async move {
-            this.pump(job, first, delivered_bytes, upstream, tx, started)
+            this.pump(job, first, delivered, upstream, tx, started)
                 .await;
         });
         Ok(start)
     }
 
-    /// Feeds the client until the stream ends, settles it, and gives the slot back before the
-    /// last frame, so a client that saw the end can start its next request at once.
+    /// Feeds the client until the stream ends, settles it at the length of the audio it
+    /// delivered (`delivered` counts it), and gives the slot back before the last frame, so a
+    /// client that saw the end can start its next request at once.
     async fn pump(
         &self,
         mut job: Job,
         first: Option<StreamEvent>,
-        mut delivered_bytes: u64,
+        mut delivered: LengthCounter,
         mut upstream: AudioStream,
         tx: mpsc::Sender<Result<Frame, ApiError>>,
         started: Instant,
@@ -118,10 +120,12 @@ impl SynthesisService {
             };
             match event {
                 Some(Ok(StreamEvent::Audio(bytes))) => {
-                    delivered_bytes += bytes.len() as u64;
+                    // Counted once in the client's queue: a client that leaves now took it.
+                    let counted = bytes.clone();
                     if tx.send(Ok(Frame::Audio(bytes))).await.is_err() {
                         break End::ClientGone;
                     }
+                    delivered.feed(&counted);
                 }
                 Some(Ok(StreamEvent::Finished { audio_ms })) => break End::Finished(audio_ms),
                 Some(Err(e)) => break End::Failed(e),
@@ -130,8 +134,9 @@ impl SynthesisService {
         };
         drop(upstream);
         let last = match end {
-            End::Finished(audio_ms) => {
+            End::Finished(engine_ms) => {
                 self.record_engine_call(&job, &Ok(()), started);
+                let audio_ms = checked_ms(&job, engine_ms, delivered.length());
                 let billed = self.billable(&job, audio_ms);
                 Some(
                     self.settle_success(&job, billed)
@@ -148,9 +153,8 @@ impl SynthesisService {
                 Some(Err(self.settle_failure(&job, e).await))
             }
             End::ClientGone => {
-                let delivered_ms = delivered_duration_ms(&job.request, delivered_bytes);
-                self.settle_cancelled(&job, delivered_ms.min(job.estimate_ms))
-                    .await;
+                let billed = self.billable(&job, delivered.length().ms());
+                self.settle_cancelled(&job, billed).await;
                 None
             }
         };
@@ -169,14 +173,4 @@ async fn open_stream(job: &Job) -> Result<(AudioStream, StreamEvent), EngineErro
         Some(Err(e)) => Err(e),
         None => Err(EngineError::BadResponse("stream ended at once".into())),
     }
-}
-
-/// How much audio `bytes` of a stream hold, for billing a stream the client left: exact for
-/// PCM, by bitrate for MP3, and a lower bound (as if uncompressed) for other formats.
-fn delivered_duration_ms(request: &SynthesisRequest, bytes: u64) -> i64 {
-    let ms = match request.format {
-        AudioFormat::Mp3 => bytes * 8 * 1000 / u64::from(request.bitrate.max(1)),
-        _ => bytes * 1000 / (2 * u64::from(request.sample_rate.max(1))),
-    };
-    i64::try_from(ms).unwrap_or(i64::MAX)
 }

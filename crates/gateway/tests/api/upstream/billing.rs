@@ -1,10 +1,11 @@
-//! Billing follows the length MiniMax reports, and the request forwarded to MiniMax.
+//! Billing follows the audio MiniMax sends (its reported length only when true), and the
+//! request forwarded to MiniMax.
 
 #[allow(unused_imports)]
 use super::*;
 
 // ---------------------------------------------------------------------------------------------
-// 1. Billing follows the length MiniMax reports
+// 1. Billing follows the audio MiniMax sends
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -57,7 +58,7 @@ async fn a_minimax_synthesis_bills_exactly_the_reported_audio_length_and_returns
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_shorter_reported_audio_length_is_what_gets_billed() {
+async fn a_shorter_reported_audio_length_is_not_what_gets_billed_the_audio_sent_is() {
     let app = spawn_app().await;
     let (_, key) = app.create_user("enterprise").await;
     app.fault(json!({"kind": "audio_length", "audio_length_ms": 1234}))
@@ -68,35 +69,36 @@ async fn a_shorter_reported_audio_length_is_what_gets_billed() {
         .await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert!(close(num(&body, "duration_seconds"), 1.234), "{body}");
-    assert!(close(num(&body, "billed_seconds"), 1.234), "{body}");
+    let (_, sent_ms) = sim_full_audio(&app, &last_upstream_body(&app).await).await;
+    let sent = sent_ms as f64 / 1000.0;
+    assert!(sent > 1.234 + 0.5, "the sim's audio is {sent} s");
+    assert!(close(num(&body, "duration_seconds"), sent), "{body}");
+    assert!(close(num(&body, "billed_seconds"), sent), "{body}");
 
     let me = app.me(&key).await;
-    assert!(close(num(&me, "used_seconds"), 1.234), "{me}");
+    assert!(close(num(&me, "used_seconds"), sent), "{me}");
     assert!(close(num(&me, "reserved_seconds"), 0.0), "{me}");
     let usage = app.usage(&key).await;
     assert_eq!(usage.len(), 1);
     assert_eq!(usage[0]["status"], "success");
-    assert!(
-        close(num(&usage[0], "audio_seconds"), 1.234),
-        "{}",
-        usage[0]
-    );
+    assert!(close(num(&usage[0], "audio_seconds"), sent), "{}", usage[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reported_length_above_the_reservation_is_billed_at_the_reservation() {
+async fn audio_longer_than_the_reservation_is_billed_at_the_reservation() {
     let app = spawn_app().await;
     let (_, key) = app.create_user("enterprise").await;
     let text = "The simulator claims ten minutes of audio.";
     let estimate = plain_estimate_secs(text);
-    app.fault(json!({"kind": "audio_length", "audio_length_ms": 600_000}))
+    // 20 s of real audio, far above the reservation, reported as ten minutes.
+    app.fault(json!({"kind": "audio_length", "audio_length_ms": 600_000, "produced_ms": 20_000}))
         .await;
 
     let response = app.post_tts(&key, &speak(text)).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert!(close(num(&body, "billed_seconds"), estimate), "{body}");
+    assert!(close(num(&body, "duration_seconds"), 20.0), "{body}");
 
     let me = app.me(&key).await;
     let used = num(&me, "used_seconds");

@@ -299,12 +299,13 @@ async fn streaming_failures_before_any_audio_answer_the_same_statuses_as_v1() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_streamed_length_above_the_reservation_is_billed_at_the_reservation() {
+async fn streamed_audio_longer_than_the_reservation_is_billed_at_the_reservation() {
     let app = spawn_app().await;
     let (_, key) = app.create_user("enterprise").await;
     let text = "The final event claims ten minutes of audio.";
     let estimate = plain_estimate_secs(text);
-    app.fault(json!({"kind": "audio_length", "audio_length_ms": 600_000}))
+    // 20 s of real audio, far above the reservation, reported as ten minutes.
+    app.fault(json!({"kind": "audio_length", "audio_length_ms": 600_000, "produced_ms": 20_000}))
         .await;
     let response = app.post("/v2/tts", &key, &speak(text)).await;
     assert_eq!(response.status(), 200);
