@@ -25,7 +25,8 @@ pub struct RedisSettings {
     pub url: SecretString,
     /// Prefix of every key (`ODEADEV_REDIS_PREFIX`), so deployments can share a server.
     pub prefix: String,
-    /// Bound on every Redis call (`ODEADEV_REDIS_TIMEOUT_MS`).
+    /// The longest one request waits on Redis, all its calls together
+    /// (`ODEADEV_REDIS_TIMEOUT_MS`).
     pub timeout: Duration,
     /// Behaviour while Redis is down (`ODEADEV_LIMITS_ON_REDIS_ERROR`).
     pub on_error: OnLimiterError,

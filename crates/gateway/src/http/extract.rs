@@ -14,6 +14,7 @@ use super::json;
 use super::AppState;
 use crate::domain::audit::Actor;
 use crate::error::ApiError;
+use crate::limits::LimitBudget;
 use crate::service::auth::Principal;
 
 /// A JSON body (see `json.rs`): not declared JSON → 415, malformed → 400, not an object or a
@@ -123,6 +124,17 @@ fn client_ip(parts: &Parts, state: &AppState) -> Option<std::net::IpAddr> {
     state.limits.client_ip(peer, forwarded)
 }
 
+/// The request's one limiter budget: made on first use and kept in its extensions, so that
+/// however many extractors ask, all its limiter calls share it.
+fn limit_budget(parts: &mut Parts, state: &AppState) -> LimitBudget {
+    if let Some(budget) = parts.extensions.get::<LimitBudget>() {
+        return budget.clone();
+    }
+    let budget = state.limits.budget();
+    parts.extensions.insert(budget.clone());
+    budget
+}
+
 /// An active admin.
 pub struct Admin(pub Principal);
 
@@ -140,6 +152,7 @@ impl FromRequestParts<AppState> for Authed {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        let budget = limit_budget(parts, state);
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -147,7 +160,7 @@ impl FromRequestParts<AppState> for Authed {
         let synthesis = parts.extensions.get::<SynthesisRoute>().is_some();
         let principal = state
             .auth
-            .authenticate_from(header, client_ip(parts, state), synthesis)
+            .authenticate_from(header, client_ip(parts, state), synthesis, &budget)
             .await?
             .map_err(|failure| ApiError::Unauthorized(failure.detail()))?;
         if let Some(log) = parts.extensions.get::<RequestLog>() {
@@ -160,7 +173,10 @@ impl FromRequestParts<AppState> for Authed {
             return Err(ApiError::Forbidden("user is inactive"));
         }
         if !synthesis {
-            state.limits.check_general(principal.user.id).await?;
+            state
+                .limits
+                .check_general(principal.user.id, &budget)
+                .await?;
         }
         Ok(Authed(principal))
     }

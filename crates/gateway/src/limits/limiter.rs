@@ -1,9 +1,11 @@
 //! The limits policy the services use: per-user synthesis rate and concurrency, a generous
 //! per-user rate for other routes, and per-address throttling of failed authentication.
 //!
-//! Every backend call is bounded by a short timeout, so a slow or dead Redis never holds a
-//! request. When the backend cannot answer, `ODEADEV_LIMITS_ON_REDIS_ERROR` decides: open lets
-//! the request through unlimited, closed refuses it with 503. The first failure of an incident
+//! Every backend call of a request draws on the request's one [`LimitBudget`] (made by
+//! [`Limiter::budget`], passed to every call), so a slow or dead Redis holds a request at most
+//! `ODEADEV_REDIS_TIMEOUT_MS` in all. When the backend cannot answer, or the budget is spent,
+//! `ODEADEV_LIMITS_ON_REDIS_ERROR` decides: open lets the request through unlimited, closed
+//! refuses it with 503. The first failure of an incident
 //! is logged as a warning, the recovery as info, and the failures between at debug.
 
 use std::future::Future;
@@ -12,12 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinHandle;
-
 use super::client_ip::TrustedProxies;
 use super::memory::MemoryLimits;
 use super::redis::RedisLimits;
-use super::{Admission, LimitBackend, LimitError, Refusal};
+use super::{Admission, LimitBackend, LimitBudget, LimitError, Refusal, Slot};
 use crate::config::{LimitSettings, OnLimiterError};
 use crate::domain::rate::{Rate, RateDecision, Spend};
 use crate::domain::records::User;
@@ -102,6 +102,11 @@ impl Limiter {
         })
     }
 
+    /// A new request's allowance for waiting on the backend, to pass to each of its calls.
+    pub fn budget(&self) -> LimitBudget {
+        LimitBudget::new(self.inner.timeout)
+    }
+
     /// `memory` or `redis`.
     pub fn backend_name(&self) -> &'static str {
         self.inner.backend.name()
@@ -130,19 +135,20 @@ impl Limiter {
 
     async fn bounded<T>(
         &self,
+        budget: &LimitBudget,
         call: impl Future<Output = Result<T, LimitError>>,
     ) -> Result<T, LimitError> {
-        match tokio::time::timeout(self.inner.timeout, call).await {
-            Ok(Ok(value)) => {
+        match budget.within(call).await {
+            Some(Ok(value)) => {
                 if self.inner.incident.swap(false, Ordering::Relaxed) {
                     tracing::info!(backend = self.backend_name(), "rate limiter recovered");
                 }
                 Ok(value)
             }
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(LimitError(format!(
-                "no answer within {} ms",
-                self.inner.timeout.as_millis()
+            Some(Err(e)) => Err(e),
+            None => Err(LimitError(format!(
+                "no answer within the request's {} ms",
+                budget.allowance().as_millis()
             ))),
         }
     }
@@ -180,11 +186,19 @@ impl Limiter {
         if !self.inner.backend.leases_expire() {
             return None;
         }
-        Some(self.bounded(self.inner.backend.ping()).await)
+        Some(
+            self.bounded(&self.budget(), self.inner.backend.ping())
+                .await,
+        )
     }
 
-    /// Admits a synthesis request at the user's rate and concurrency, or says why not.
-    pub async fn admit_synthesis(&self, user: &User) -> Result<Admitted, Refused> {
+    /// Admits a synthesis request at the user's rate and concurrency, or says why not. The
+    /// slot gives itself back within the same `budget`.
+    pub async fn admit_synthesis(
+        &self,
+        user: &User,
+        budget: &LimitBudget,
+    ) -> Result<Admitted, Refused> {
         let rate = Rate::per_minute(user.rpm());
         let max_slots = user.streams();
         let rate_key = self.key(user.id, "tts");
@@ -199,10 +213,16 @@ impl Limiter {
             &lease_id,
             self.inner.slot_lease,
         );
-        match self.bounded(call).await {
+        match self.bounded(budget, call).await {
             Ok(Admission::Admitted(decision)) => Ok(Admitted {
                 rate: Some(decision),
-                slot: self.hold(slots_key, lease_id),
+                slot: Slot::held(
+                    backend.clone(),
+                    slots_key,
+                    lease_id,
+                    self.inner.slot_lease,
+                    budget,
+                ),
             }),
             Ok(Admission::RateLimited(decision)) => Err(Refused::counted(
                 "rpm",
@@ -223,13 +243,12 @@ impl Limiter {
             )),
             Err(error) => {
                 // The script may have run before the answer was lost: give the slot back.
-                drop(Slot(Some(Held {
-                    backend: backend.clone(),
-                    key: slots_key,
+                drop(Slot::maybe_taken(
+                    backend.clone(),
+                    slots_key,
                     lease_id,
-                    timeout: self.inner.timeout,
-                    renewer: None,
-                })));
+                    budget,
+                ));
                 match self.degraded(&error) {
                     Ok(()) => Ok(Admitted {
                         rate: None,
@@ -242,13 +261,13 @@ impl Limiter {
     }
 
     /// Spends one request of the per-user limit on routes other than synthesis.
-    pub async fn check_general(&self, user_id: i64) -> Result<(), Refusal> {
+    pub async fn check_general(&self, user_id: i64, budget: &LimitBudget) -> Result<(), Refusal> {
         let key = self.key(user_id, "api");
         let call = self
             .inner
             .backend
             .check_rate(&key, self.inner.general, Spend::Charge);
-        match self.bounded(call).await {
+        match self.bounded(budget, call).await {
             Ok(d) if d.allowed => Ok(()),
             Ok(d) => {
                 crate::metrics::limit_refused("general");
@@ -262,13 +281,17 @@ impl Limiter {
     }
 
     /// Refuses an address that has failed authentication too often, before any key is read.
-    pub async fn check_auth_allowed(&self, client: Option<IpAddr>) -> Result<(), Refusal> {
+    pub async fn check_auth_allowed(
+        &self,
+        client: Option<IpAddr>,
+        budget: &LimitBudget,
+    ) -> Result<(), Refusal> {
         let key = self.auth_key(client);
         let call = self
             .inner
             .backend
             .check_rate(&key, self.inner.auth_failures, Spend::Peek);
-        match self.bounded(call).await {
+        match self.bounded(budget, call).await {
             Ok(d) if d.allowed => Ok(()),
             Ok(d) => {
                 crate::metrics::limit_refused("auth_failures");
@@ -281,113 +304,15 @@ impl Limiter {
     }
 
     /// Counts a failed authentication against the address.
-    pub async fn auth_failed(&self, client: Option<IpAddr>) {
+    pub async fn auth_failed(&self, client: Option<IpAddr>, budget: &LimitBudget) {
         let key = self.auth_key(client);
         let call = self
             .inner
             .backend
             .check_rate(&key, self.inner.auth_failures, Spend::Charge);
-        if let Err(e) = self.bounded(call).await {
+        if let Err(e) = self.bounded(budget, call).await {
             // The request fails with 401 whatever the policy says.
             let _ = self.degraded(&e);
-        }
-    }
-
-    fn hold(&self, key: String, lease_id: String) -> Slot {
-        let backend = self.inner.backend.clone();
-        let renewer = backend.leases_expire().then(|| {
-            tokio::spawn(renew(
-                backend.clone(),
-                key.clone(),
-                lease_id.clone(),
-                self.inner.slot_lease,
-                self.inner.timeout,
-            ))
-        });
-        Slot(Some(Held {
-            backend,
-            key,
-            lease_id,
-            timeout: self.inner.timeout,
-            renewer,
-        }))
-    }
-}
-
-/// Keeps a lease alive while its slot is held: renews at a third of its lifetime.
-async fn renew(
-    backend: Arc<dyn LimitBackend>,
-    key: String,
-    lease_id: String,
-    lease: Duration,
-    timeout: Duration,
-) {
-    let mut tick = crate::runtime::ticks::every(lease / 3);
-    loop {
-        tick.tick().await;
-        match tokio::time::timeout(timeout, backend.renew(&key, &lease_id, lease)).await {
-            Ok(Ok(true)) => {}
-            Ok(Ok(false)) => {
-                tracing::warn!(key, "a concurrency lease expired while its request ran");
-                return;
-            }
-            Ok(Err(e)) => tracing::debug!(error = %e, "could not renew a concurrency lease"),
-            Err(_) => tracing::debug!("renewing a concurrency lease timed out"),
-        }
-    }
-}
-
-struct Held {
-    backend: Arc<dyn LimitBackend>,
-    key: String,
-    lease_id: String,
-    timeout: Duration,
-    renewer: Option<JoinHandle<()>>,
-}
-
-impl Held {
-    async fn release(self) {
-        if let Some(renewer) = &self.renewer {
-            renewer.abort();
-        }
-        let call = self.backend.release(&self.key, &self.lease_id);
-        match tokio::time::timeout(self.timeout, call).await {
-            Ok(Ok(())) => {}
-            // The lease expires on its own.
-            Ok(Err(e)) => tracing::debug!(error = %e, "could not release a concurrency slot"),
-            Err(_) => tracing::debug!("releasing a concurrency slot timed out"),
-        }
-    }
-}
-
-/// A held concurrency slot. [`Slot::release`] gives it back; dropping it does the same in
-/// the background, so a panicking or cancelled task cannot keep a slot.
-#[must_use = "a slot is released when dropped"]
-pub struct Slot(Option<Held>);
-
-impl Slot {
-    /// No slot (the limiter was unavailable and failing open).
-    pub fn unlimited() -> Slot {
-        Slot(None)
-    }
-
-    /// Gives the slot back now; later calls do nothing.
-    pub async fn release(&mut self) {
-        if let Some(held) = self.0.take() {
-            held.release().await;
-        }
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Some(held) = self.0.take() {
-            if let Some(renewer) = &held.renewer {
-                renewer.abort();
-            }
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(held.release());
-            }
         }
     }
 }

@@ -6,19 +6,23 @@
 //! Both adapters run the same GCRA arithmetic (`domain::rate`), so a client sees the same
 //! answers and headers whichever backend is configured.
 
+mod budget;
 pub mod client_ip;
 pub mod limiter;
 pub mod memory;
 pub mod redis;
 mod refusal;
+mod slot;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 pub use crate::domain::rate::{Rate, RateDecision, Spend};
-pub use limiter::{Admitted, Limiter, Refused, Slot};
+pub use budget::LimitBudget;
+pub use limiter::{Admitted, Limiter, Refused};
 pub use refusal::Refusal;
+pub use slot::Slot;
 
 /// A backend could not answer (Redis unreachable, timed out, script failed).
 #[derive(Debug, Clone, thiserror::Error)]

@@ -15,7 +15,7 @@ use crate::domain::api_key;
 use crate::domain::plan::Role;
 use crate::domain::records::User;
 use crate::error::ApiError;
-use crate::limits::Limiter;
+use crate::limits::{LimitBudget, Limiter};
 use crate::service::key_cache::KeyCache;
 use crate::store::Store;
 
@@ -31,6 +31,9 @@ pub struct Principal {
     pub key_id: String,
     /// Display prefix of the key used (safe for logs).
     pub key_prefix: String,
+    /// What this request may still wait on the limits backend, all its limiter calls together
+    /// (the synthesis admission and slot release draw on it after authentication did).
+    pub limit_budget: LimitBudget,
 }
 
 impl Principal {
@@ -103,7 +106,8 @@ impl Authenticator {
     }
 
     /// Authenticates a request from `client`: refuses a throttled address with 429 before any
-    /// database work, and counts failures against the address.
+    /// database work, and counts failures against the address, both within the request's
+    /// `budget`, which the principal carries on.
     ///
     /// With `recent`, a key looked up in the last second is not looked up again (see
     /// [`KeyCache`] for what that may leave stale); only the synthesis routes ask for it.
@@ -112,14 +116,15 @@ impl Authenticator {
         header: Option<&str>,
         client: Option<IpAddr>,
         recent: bool,
+        budget: &LimitBudget,
     ) -> Result<Result<Principal, AuthFailure>, ApiError> {
         let Some(limiter) = &self.limiter else {
-            return self.authenticate(header, recent).await;
+            return self.authenticate(header, recent, budget).await;
         };
-        limiter.check_auth_allowed(client).await?;
-        let outcome = self.authenticate(header, recent).await?;
+        limiter.check_auth_allowed(client, budget).await?;
+        let outcome = self.authenticate(header, recent, budget).await?;
         if outcome.is_err() {
-            limiter.auth_failed(client).await;
+            limiter.auth_failed(client, budget).await;
         }
         Ok(outcome)
     }
@@ -129,11 +134,13 @@ impl Authenticator {
         api_key::hash(&self.pepper, key)
     }
 
-    /// Authenticates an `Authorization` header value (`recent`: see `authenticate_from`).
+    /// Authenticates an `Authorization` header value (`recent`: see `authenticate_from`) for
+    /// a request with this limiter `budget`.
     pub async fn authenticate(
         &self,
         header: Option<&str>,
         recent: bool,
+        budget: &LimitBudget,
     ) -> Result<Result<Principal, AuthFailure>, ApiError> {
         let Some(key) = header.and_then(bearer_token) else {
             return Ok(Err(AuthFailure::Missing));
@@ -185,6 +192,7 @@ impl Authenticator {
             user,
             key_id: record.id,
             key_prefix: record.prefix,
+            limit_budget: budget.clone(),
         }))
     }
 }

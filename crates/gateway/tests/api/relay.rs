@@ -1,6 +1,7 @@
 //! A TCP relay between the gateway and a dependency (the simulator, Redis) that the tests can
 //! break like a real outage or a server's idle close: it counts the connections the gateway
-//! opens, closes them, or stops listening altogether.
+//! opens, closes them, stops listening altogether, or freezes (holds every byte, closes
+//! nothing: a hung server).
 //!
 //! Every close returns only once the relayed sockets are gone. Aborting a task only queues its
 //! cancellation, and the runtime may run the gateway's next request, and the relay task that
@@ -10,7 +11,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 /// A running relay to one target address.
@@ -19,6 +22,7 @@ pub struct Relay {
     accepted: Arc<AtomicUsize>,
     connections: Arc<Mutex<JoinSet<()>>>,
     listener: JoinHandle<()>,
+    frozen: watch::Sender<bool>,
 }
 
 impl Relay {
@@ -29,13 +33,21 @@ impl Relay {
         let accepted = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(Mutex::new(JoinSet::new()));
         let (count, set) = (accepted.clone(), connections.clone());
+        let frozen = watch::Sender::new(false);
+        let thawed = frozen.subscribe();
         let listener = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 let target = target.clone();
+                let thawed = thawed.clone();
                 set.lock().unwrap().spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    if let Ok(outbound) = TcpStream::connect(target).await {
+                        let (from_client, to_client) = inbound.into_split();
+                        let (from_target, to_target) = outbound.into_split();
+                        tokio::join!(
+                            pump(from_client, to_target, thawed.clone()),
+                            pump(from_target, to_client, thawed),
+                        );
                     }
                 });
             }
@@ -45,6 +57,7 @@ impl Relay {
             accepted,
             connections,
             listener,
+            frozen,
         }
     }
 
@@ -56,6 +69,12 @@ impl Relay {
     /// Connections accepted so far.
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Holds every byte from now on, both ways and on new connections, closing nothing: the
+    /// target looks hung.
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
     }
 
     /// Closes every connection relayed so far, on both sides; new ones are still accepted.
@@ -71,4 +90,21 @@ impl Relay {
         let _ = (&mut self.listener).await;
         self.close_connections().await;
     }
+}
+
+/// Copies `from` to `to` until either ends, holding what it read while the relay is frozen.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    mut thawed: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0; 16 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buffer).await {
+        if thawed.wait_for(|frozen| !frozen).await.is_err()
+            || to.write_all(&buffer[..n]).await.is_err()
+        {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

@@ -126,7 +126,10 @@ impl SynthesisService {
         endpoint: &'static str,
         request_id: &str,
     ) -> Result<Admitted, SynthesisError> {
-        let refused = match self.limiter.admit_synthesis(&principal.user).await {
+        let admitted = self
+            .limiter
+            .admit_synthesis(&principal.user, &principal.limit_budget);
+        let refused = match admitted.await {
             Ok(admitted) => return Ok(admitted),
             Err(refused) => refused,
         };

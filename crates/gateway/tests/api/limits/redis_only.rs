@@ -1,5 +1,5 @@
 //! Redis-only stories: several nodes sharing one Redis, leases that outlive their node, and
-//! outages (a relay the test cuts; the machine's Redis server is never touched).
+//! outages (a relay the test cuts or freezes; the machine's Redis server is never touched).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -207,4 +207,96 @@ async fn a_redis_outage_lets_requests_through_by_default_and_never_hangs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redis_outage_refuses_with_503_when_failing_closed() {
     redis_outage(true).await;
+}
+
+/// The Redis timeout of the freeze test: long enough that two waits in a row (2 s) stand far
+/// apart from one wait and the request's own work, even on a slow CI machine.
+const FROZEN_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// Redis freezes (answers nothing, closes nothing): each request makes two Redis calls (the
+/// failed-authentication check, then the admission, the general rate or the failure count),
+/// yet waits on Redis at most one `ODEADEV_REDIS_TIMEOUT_MS` in all, failing open or closed;
+/// `/ready` says `degraded` (200) when failing open, `error` (503) when failing closed.
+async fn redis_freeze(closed: bool) {
+    let Some((relay, url)) = proxied_redis().await else {
+        return;
+    };
+    let mut env = vec![
+        ("REDIS_URL", url),
+        ("ODEADEV_REDIS_PREFIX", unique_prefix()),
+        (
+            "ODEADEV_REDIS_TIMEOUT_MS",
+            FROZEN_TIMEOUT.as_millis().to_string(),
+        ),
+    ];
+    if closed {
+        env.push(("ODEADEV_LIMITS_ON_REDIS_ERROR", "closed".to_string()));
+    }
+    let app = spawn_app_with(Options {
+        env,
+        ..Options::default()
+    })
+    .await;
+    let (_, key) = app.create_user("free").await;
+    let r = app.post_tts(&key, &hi()).await;
+    assert_eq!(header(&r, "ratelimit-remaining"), Some(9));
+    relay.freeze();
+    let bad_key = "odt_not-a-key";
+    for (what, request) in [
+        (
+            "synthesis",
+            app.client
+                .post(app.url("/v1/tts"))
+                .bearer_auth(&key)
+                .json(&hi()),
+        ),
+        (
+            "another route",
+            app.client.get(app.url("/v1/me")).bearer_auth(&key),
+        ),
+        (
+            "a failed authentication",
+            app.client.get(app.url("/v1/me")).bearer_auth(bad_key),
+        ),
+    ] {
+        let started = Instant::now();
+        let r = request.send().await.unwrap();
+        let took = started.elapsed();
+        // One timeout, plus a generous allowance for the request's own work; two timeouts in a
+        // row would take twice the timeout.
+        assert!(
+            took < FROZEN_TIMEOUT + Duration::from_millis(800),
+            "{what} took {took:?} with Redis frozen: more than one Redis timeout"
+        );
+        let status = r.status().as_u16();
+        match (closed, what) {
+            (true, _) => assert_eq!(status, 503, "{what}"),
+            (false, "a failed authentication") => assert_eq!(status, 401),
+            (false, _) => {
+                assert_eq!(status, 200, "{what}");
+                assert!(header(&r, "ratelimit-limit").is_none(), "{what}: limited");
+            }
+        }
+    }
+    // What the operations guide says `/ready` answers during a Redis outage.
+    let ready = app.client.get(app.url("/ready")).send().await.unwrap();
+    let (status, redis, overall) = if closed {
+        (503, "error", "not_ready")
+    } else {
+        (200, "degraded", "ready")
+    };
+    assert_eq!(ready.status().as_u16(), status);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert_eq!(body["redis"]["status"], redis, "{body}");
+    assert_eq!(body["status"], overall, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_holds_a_request_failing_open_at_most_one_timeout_in_all() {
+    redis_freeze(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_holds_a_request_failing_closed_at_most_one_timeout_in_all() {
+    redis_freeze(true).await;
 }
