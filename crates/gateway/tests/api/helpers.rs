@@ -321,6 +321,12 @@ impl TestApp {
         assert!(r.status().is_success(), "fault not accepted: {fault}");
     }
 
+    /// The Prometheus text of `/metrics` (the process's metrics: every app of a test run).
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     /// Requests the simulator received.
     pub async fn sim_requests(&self) -> Vec<Value> {
         self.client

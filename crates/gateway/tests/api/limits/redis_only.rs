@@ -142,10 +142,13 @@ async fn proxied_redis() -> Option<(Relay, String)> {
     Some((relay, url.to_string()))
 }
 
-async fn redis_outage(closed: bool) {
-    let Some((relay, url)) = proxied_redis().await else {
-        return;
-    };
+/// A gateway whose Redis is behind a relay (failing `closed` or open, with `extra` settings),
+/// and a free user whose first request went through Redis; `None` without `TEST_REDIS_URL`.
+async fn app_behind_relay(
+    closed: bool,
+    extra: &[(&'static str, String)],
+) -> Option<(Relay, TestApp, String)> {
+    let (relay, url) = proxied_redis().await?;
     let mut env = vec![
         ("REDIS_URL", url),
         ("ODEADEV_REDIS_PREFIX", unique_prefix()),
@@ -153,6 +156,7 @@ async fn redis_outage(closed: bool) {
     if closed {
         env.push(("ODEADEV_LIMITS_ON_REDIS_ERROR", "closed".to_string()));
     }
+    env.extend_from_slice(extra);
     let app = spawn_app_with(Options {
         env,
         ..Options::default()
@@ -162,6 +166,13 @@ async fn redis_outage(closed: bool) {
     let r = app.post_tts(&key, &hi()).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "ratelimit-remaining"), Some(9));
+    Some((relay, app, key))
+}
+
+async fn redis_outage(closed: bool) {
+    let Some((relay, app, key)) = app_behind_relay(closed, &[]).await else {
+        return;
+    };
     relay.cut().await;
     for _ in 0..3 {
         let started = Instant::now();
@@ -218,28 +229,13 @@ const FROZEN_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// yet waits on Redis at most one `ODEADEV_REDIS_TIMEOUT_MS` in all, failing open or closed;
 /// `/ready` says `degraded` (200) when failing open, `error` (503) when failing closed.
 async fn redis_freeze(closed: bool) {
-    let Some((relay, url)) = proxied_redis().await else {
+    let timeout = (
+        "ODEADEV_REDIS_TIMEOUT_MS",
+        FROZEN_TIMEOUT.as_millis().to_string(),
+    );
+    let Some((relay, app, key)) = app_behind_relay(closed, &[timeout]).await else {
         return;
     };
-    let mut env = vec![
-        ("REDIS_URL", url),
-        ("ODEADEV_REDIS_PREFIX", unique_prefix()),
-        (
-            "ODEADEV_REDIS_TIMEOUT_MS",
-            FROZEN_TIMEOUT.as_millis().to_string(),
-        ),
-    ];
-    if closed {
-        env.push(("ODEADEV_LIMITS_ON_REDIS_ERROR", "closed".to_string()));
-    }
-    let app = spawn_app_with(Options {
-        env,
-        ..Options::default()
-    })
-    .await;
-    let (_, key) = app.create_user("free").await;
-    let r = app.post_tts(&key, &hi()).await;
-    assert_eq!(header(&r, "ratelimit-remaining"), Some(9));
     relay.freeze();
     let bad_key = "odt_not-a-key";
     for (what, request) in [
