@@ -42,7 +42,7 @@ impl LimitBudget {
     }
 
     /// What is left to wait.
-    pub fn remaining(&self) -> Duration {
+    pub(super) fn remaining(&self) -> Duration {
         Duration::from_micros(self.left_us.load(Ordering::Relaxed))
     }
 

@@ -5,8 +5,8 @@
 //! [`Limiter::budget`], passed to every call), so a slow or dead Redis holds a request at most
 //! `ODEADEV_REDIS_TIMEOUT_MS` in all. When the backend cannot answer, or the budget is spent,
 //! `ODEADEV_LIMITS_ON_REDIS_ERROR` decides: open lets the request through unlimited, closed
-//! refuses it with 503. The first failure of an incident
-//! is logged as a warning, the recovery as info, and the failures between at debug.
+//! refuses it with 503. The first failure of an incident is logged as a warning, the recovery
+//! as info, and the failures between at debug.
 
 use std::future::Future;
 use std::net::IpAddr;

@@ -120,7 +120,8 @@ impl SynthesisService {
             };
             match event {
                 Some(Ok(StreamEvent::Audio(bytes))) => {
-                    // Counted once in the client's queue: a client that leaves now took it.
+                    // Counted once it is in the client's queue; audio the client is no longer
+                    // there to take is not billed.
                     let counted = bytes.clone();
                     if tx.send(Ok(Frame::Audio(bytes))).await.is_err() {
                         break End::ClientGone;
