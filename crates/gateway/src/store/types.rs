@@ -7,6 +7,11 @@ use crate::domain::plan::{Plan, Role};
 use crate::domain::records::UsageStatus;
 use crate::engine::Provider;
 
+/// What [`StoreError::Conflict`](super::StoreError::Conflict) says of a change that would
+/// leave no active admin with a usable key: revoking the last one, deactivating or demoting
+/// the last admin who has one.
+pub const LAST_ADMIN_KEY: &str = "last usable admin key";
+
 /// A new user and their first key.
 #[derive(Debug, Clone)]
 pub struct NewUser {

@@ -5,3 +5,4 @@
 mod framing;
 mod identity;
 mod inputs;
+mod last_admin;
