@@ -277,6 +277,7 @@ impl Application {
         let supervisor = self.database.supervisor().clone();
         let interval = self.settings.reap_interval;
         let store = self.state.store.clone();
+        let owed = self.state.synthesis.clone();
         let background = [
             supervisor.spawn("reaper", interval, |beat| {
                 reaper::run_reaper(store.clone(), interval, beat)
@@ -284,6 +285,11 @@ impl Application {
             supervisor.spawn("cycle_sweep", interval, |beat| {
                 reaper::run_cycle_sweep(store, interval, beat)
             }),
+            supervisor.spawn(
+                "settlement_retry",
+                std::time::Duration::from_secs(1),
+                |beat| owed.settle_owed(beat),
+            ),
             tokio::spawn(watch(supervisor.clone())),
         ];
         let synthesis = self.state.synthesis.clone();

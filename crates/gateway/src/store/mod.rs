@@ -134,7 +134,8 @@ pub trait Store: Send + Sync {
     /// settled and bills it, in one transaction. A reservation can be lost while its request
     /// goes on: PostgreSQL commits reservations without waiting for the disk, and SQLite's
     /// last commits before an operating-system crash are not on disk either. The lost
-    /// reservation held nothing any more, so nothing is released.
+    /// reservation held nothing any more, so nothing is released, and the bill is capped at
+    /// the quota still free: a crash never takes a user past their quota.
     async fn settle_unreserved(
         &self,
         usage: &UsageContext,

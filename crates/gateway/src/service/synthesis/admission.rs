@@ -107,6 +107,7 @@ impl SynthesisService {
         self.track(&context.id);
         Ok(Job {
             plan: principal.user.plan.as_str(),
+            remaining_before_ms: principal.user.remaining_ms(),
             usage: context,
             estimate_ms: estimate,
             engine,

@@ -9,6 +9,7 @@
 
 mod admission;
 mod detach;
+mod owed;
 mod settle;
 mod stream;
 
@@ -143,6 +144,9 @@ struct Job {
     voice: Voice,
     text_length: usize,
     plan: &'static str,
+    /// The user's quota left when the request was admitted, for an answer whose settlement
+    /// is owed.
+    remaining_before_ms: i64,
     /// Given back when the request ends, before the client sees the end of the response.
     slot: Slot,
 }
@@ -157,6 +161,8 @@ pub struct SynthesisService {
     limiter: Limiter,
     /// Usage records reserved by this node and not yet settled.
     in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Settlements the database did not take yet.
+    owed: Arc<owed::OwedSettlements>,
     /// Recently resolved voices; shared with the admin service that changes voices.
     voices: Arc<VoiceCache>,
 }
@@ -179,6 +185,7 @@ impl SynthesisService {
             default_voice,
             limiter,
             in_flight: Arc::default(),
+            owed: Arc::default(),
             voices,
         }
     }

@@ -83,12 +83,33 @@ pub(crate) async fn remaining_after(
 
 /// Writes the record of a request whose reservation is gone, already settled, and bills the
 /// user; see `Store::settle_unreserved`.
+///
+/// The lost reservation no longer holds its share of the quota, so the bill is capped at what
+/// the quota still has free (after the reservations still held): a database crash can make the
+/// gateway give away audio, never take a user past their quota.
 pub(crate) async fn settle_unreserved(
     conn: &mut dyn Conn,
     usage: &UsageContext,
     settlement: Settlement,
 ) -> Result<Settled, StoreError> {
-    let billed_ms = settlement.billed_ms.max(0);
+    let sql = format!(
+        "SELECT {greatest}(0, quota_ms - used_ms - reserved_ms) AS free_ms FROM users WHERE id = $1{lock}",
+        greatest = conn.dialect().greatest(),
+        lock = conn.dialect().for_update()
+    );
+    let free_ms: i64 = fetch_one(conn, &Query::new(sql).bind(usage.user_id), |row| {
+        get(row, "free_ms")
+    })
+    .await?;
+    let billed_ms = settlement.billed_ms.clamp(0, free_ms);
+    if billed_ms < settlement.billed_ms {
+        tracing::warn!(
+            usage_id = %usage.id,
+            asked_ms = settlement.billed_ms,
+            billed_ms,
+            "a request whose reservation was lost billed only the quota still free"
+        );
+    }
     let settled = Outcome {
         status: settlement.status,
         reserved_ms: 0,

@@ -223,6 +223,25 @@ pub(super) async fn lost_reservation(store: &dyn Store) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.get_user(carol.id).await.unwrap().used_ms, 2_500);
+
+    // With the quota nearly spent, a lost reservation bills only what is still free: the
+    // crash gave the audio away rather than take the user past the quota.
+    let nearly = UserPatch {
+        used_ms: Some(carol.quota_ms - 1_000),
+        ..UserPatch::default()
+    };
+    store.update_user(carol.id, nearly, audit()).await.unwrap();
+    let late = usage(carol.id);
+    let settled = store
+        .settle_unreserved(&late, settlement(UsageStatus::Success, 5_000))
+        .await
+        .unwrap();
+    assert_eq!(settled.remaining_ms, 0);
+    let u = store.get_user(carol.id).await.unwrap();
+    assert_eq!(u.used_ms, u.quota_ms, "never past the quota");
+    let records = store.list_usage(carol.id, page).await.unwrap();
+    let record = records.iter().find(|r| r.id == late.id).unwrap();
+    assert_eq!(record.audio_ms, 1_000, "the record bills what was billed");
 }
 
 pub(super) async fn concurrency(store: Arc<dyn Store>) {
