@@ -2,6 +2,7 @@
 //! characters the databases cannot hold, bodies that are not JSON objects, requests hyper
 //! cannot parse, bodies too large or too slow, twins of an email.
 
+mod database_crash;
 mod framing;
 mod identity;
 mod inputs;

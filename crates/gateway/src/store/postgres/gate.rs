@@ -24,6 +24,8 @@ struct State {
     /// Why the database is known to be down, since when.
     down: Option<(Instant, String)>,
     last_probe: Option<Instant>,
+    /// When the last outage began (kept after it ended).
+    last_outage: Option<Instant>,
 }
 
 /// The gate (see the module docs).
@@ -108,6 +110,15 @@ impl Gate {
         }
     }
 
+    /// Whether a connection in use or idle since `since` may have been cut by the last outage
+    /// (a server restart ends every session): such a connection is checked before it is used
+    /// again, so that the first requests after an outage do not fail on it.
+    pub(super) fn predates_last_outage(&self, since: Instant) -> bool {
+        self.state()
+            .last_outage
+            .is_some_and(|outage| since <= outage)
+    }
+
     /// Runs `call` within this side's deadline; `None` when it outlived it, which marks the
     /// database down (the caller then discards the connection the call was using).
     pub(super) async fn bounded<T>(&self, call: impl Future<Output = T>) -> Option<T> {
@@ -144,6 +155,8 @@ mod tests {
         assert!(gate.admit().is_err(), "one probe at a time");
         gate.observe::<(), ()>(&Ok(()));
         assert!(gate.admit().is_ok(), "open again once it answers");
+        assert!(gate.predates_last_outage(Instant::now() - Duration::from_secs(5)));
+        assert!(!gate.predates_last_outage(Instant::now()));
         gate.observe::<(), _>(&Err("connection reset"));
         assert!(
             gate.admit().is_ok(),

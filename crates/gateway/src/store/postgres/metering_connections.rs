@@ -130,7 +130,12 @@ impl Stack {
             .map_err(|_| StoreError::Unavailable("the database connections are closed".into()))?;
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match reused {
-            Some(idle) if idle.since.elapsed() < PING_AFTER_IDLE => idle.conn,
+            Some(idle)
+                if idle.since.elapsed() < PING_AFTER_IDLE
+                    && !self.gate.predates_last_outage(idle.since) =>
+            {
+                idle.conn
+            }
             Some(mut idle) => match idle.conn.ping().await {
                 Ok(()) => idle.conn,
                 Err(_) => self.connect().await?,

@@ -70,6 +70,10 @@ impl PostgresBackend {
         let timeout_ms = settings.statement_timeout.as_millis().to_string();
         let options = base.clone().options([("statement_timeout", timeout_ms)]);
         let budget = settings.max_connections.max(1);
+        let gate = Arc::new(Gate::new(
+            settings.statement_timeout + gate::DEADLINE_MARGIN,
+        ));
+        let outages = gate.clone();
         let metering_size = if budget >= 2 { budget / 2 } else { 0 };
         let pool = PgPoolOptions::new()
             .max_connections(budget - metering_size)
@@ -79,9 +83,11 @@ impl PostgresBackend {
             // dropped it is checked; one that dies in use fails its statement with a 503 and
             // is discarded.
             .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
+            .before_acquire(move |conn, meta| {
+                let opened = std::time::Instant::now().checked_sub(meta.age);
+                let outage = opened.is_some_and(|at| outages.predates_last_outage(at));
                 Box::pin(async move {
-                    if meta.idle_for >= PING_AFTER_IDLE {
+                    if meta.idle_for >= PING_AFTER_IDLE || outage {
                         sqlx::Connection::ping(conn).await?;
                     }
                     Ok(true)
