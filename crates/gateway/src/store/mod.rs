@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::cycle::BillingPeriod;
-use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
+use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, User, Voice};
 pub use database::{Database, DatabaseConfig};
 pub use types::*;
 
@@ -141,14 +141,9 @@ pub trait Store: Send + Sync {
         usage: &UsageContext,
         settlement: Settlement,
     ) -> Result<Settled, StoreError>;
-    /// Writes a record for a request refused before any reservation (rate limited).
-    async fn record_refusal(
-        &self,
-        usage: &UsageContext,
-        status: UsageStatus,
-        error_code: &str,
-        error_message: &str,
-    ) -> Result<(), StoreError>;
+    /// Adds to the counts of refused requests (rate and concurrency limits), kept per user,
+    /// hour and status rather than as a record each.
+    async fn count_refusals(&self, counts: &[RefusalCount]) -> Result<(), StoreError>;
     /// Settles every pending record whose lease ran out as failed; returns how many.
     async fn reap_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 

@@ -195,3 +195,29 @@ pub struct AuditFilter {
     /// Only this target id.
     pub target_id: Option<String>,
 }
+
+/// Requests of one user refused by a limit in one hour, to add to the counts kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalCount {
+    /// Who.
+    pub user_id: i64,
+    /// The start of the hour (UTC) the refusals fell in.
+    pub hour: DateTime<Utc>,
+    /// Why (`rate_limited`).
+    pub status: UsageStatus,
+    /// How many.
+    pub requests: i64,
+}
+
+impl RefusalCount {
+    /// `requests` rate-limited refusals of `user_id` in the hour holding `at`.
+    pub fn rate_limited(user_id: i64, at: DateTime<Utc>, requests: i64) -> Self {
+        use chrono::{DurationRound, TimeDelta};
+        Self {
+            user_id,
+            hour: at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at),
+            status: UsageStatus::RateLimited,
+            requests,
+        }
+    }
+}

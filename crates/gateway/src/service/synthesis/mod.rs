@@ -10,6 +10,7 @@
 mod admission;
 mod detach;
 mod owed;
+mod refusals;
 mod settle;
 mod stream;
 
@@ -163,6 +164,8 @@ pub struct SynthesisService {
     in_flight: Arc<Mutex<HashSet<String>>>,
     /// Settlements the database did not take yet.
     owed: Arc<owed::OwedSettlements>,
+    /// Refusals by a limit, counted until the next flush.
+    refusals: Arc<refusals::RefusalCounts>,
     /// Recently resolved voices; shared with the admin service that changes voices.
     voices: Arc<VoiceCache>,
 }
@@ -186,6 +189,7 @@ impl SynthesisService {
             limiter,
             in_flight: Arc::default(),
             owed: Arc::default(),
+            refusals: Arc::default(),
             voices,
         }
     }

@@ -105,8 +105,10 @@ impl Gate {
                 why,
                 "the database is unreachable; answering 503 at once until it is back"
             );
-            state.down = Some((Instant::now(), why));
-            state.last_probe = Some(Instant::now());
+            let now = Instant::now();
+            state.down = Some((now, why));
+            state.last_probe = Some(now);
+            state.last_outage = Some(now);
         }
     }
 

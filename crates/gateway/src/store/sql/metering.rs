@@ -10,9 +10,11 @@
 use chrono::{DateTime, Utc};
 
 use super::usage::{self, Outcome};
-use super::{cycles, fetch_all, fetch_one, get, Conn, Query};
+use super::{cycles, fetch_all, fetch_one, get, Conn, Dialect, Query};
 use crate::domain::records::UsageStatus;
-use crate::store::{settlement_error, Reservation, Settled, Settlement, StoreError, UsageContext};
+use crate::store::{
+    settlement_error, RefusalCount, Reservation, Settled, Settlement, StoreError, UsageContext,
+};
 
 /// Expired leases settled per reaper transaction, so one pass never holds many locks long.
 pub(crate) const REAP_BATCH: i64 = 500;
@@ -130,22 +132,35 @@ pub(crate) async fn settle_unreserved(
     })
 }
 
-/// Writes the record of a request refused before any reservation.
-pub(crate) async fn record_refusal(
+/// Adds refusal counts, in the caller's transaction.
+pub(crate) async fn count_refusals(
     conn: &mut dyn Conn,
-    usage: &UsageContext,
-    status: UsageStatus,
-    error_code: &str,
-    error_message: &str,
+    counts: &[RefusalCount],
 ) -> Result<(), StoreError> {
-    let refused = Outcome {
-        status,
-        reserved_ms: 0,
-        audio_ms: 0,
-        error: Some((error_code, error_message)),
-        lease_until: None,
-    };
-    usage::insert(conn, usage, refused).await
+    let sqlite = conn.dialect() == Dialect::Sqlite;
+    for count in counts {
+        let (column, value) = if sqlite {
+            (", created_ns", ", $5")
+        } else {
+            ("", "")
+        };
+        let sql = format!(
+            "INSERT INTO usage_refusals (user_id, created_at, status, requests{column}) VALUES ($1, $2, $3, $4{value}) \
+             ON CONFLICT (user_id, created_at, status) DO UPDATE SET requests = usage_refusals.requests + excluded.requests"
+        );
+        let query = Query::new(sql)
+            .bind(count.user_id)
+            .bind(count.hour)
+            .bind(count.status.as_str())
+            .bind(count.requests);
+        let query = if sqlite {
+            query.bind(super::unix_nanos(&count.hour))
+        } else {
+            query
+        };
+        conn.execute(&query).await?;
+    }
+    Ok(())
 }
 
 /// Pushes a pending record's lease out.
