@@ -134,3 +134,8 @@ pub fn connection_refused(reason: &'static str) {
 pub fn connections_open(open: usize) {
     metrics::gauge!("odeadev_connections_open").set(open as f64);
 }
+
+/// Settlements this node holds because the database did not take them yet.
+pub fn settlements_owed(count: usize) {
+    metrics::gauge!("odeadev_settlements_owed").set(count as f64);
+}

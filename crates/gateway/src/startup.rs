@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use rand::RngCore;
@@ -277,12 +278,20 @@ impl Application {
         let supervisor = self.database.supervisor().clone();
         let interval = self.settings.reap_interval;
         let store = self.state.store.clone();
+        let owed = self.state.synthesis.clone();
+        let counted = self.state.synthesis.clone();
         let background = [
             supervisor.spawn("reaper", interval, |beat| {
                 reaper::run_reaper(store.clone(), interval, beat)
             }),
             supervisor.spawn("cycle_sweep", interval, |beat| {
                 reaper::run_cycle_sweep(store, interval, beat)
+            }),
+            supervisor.spawn("settlement_retry", Duration::from_secs(1), |beat| {
+                owed.settle_owed(beat)
+            }),
+            supervisor.spawn("refusal_flush", Duration::from_secs(1), |beat| {
+                counted.run_refusal_flush(beat)
             }),
             tokio::spawn(watch(supervisor.clone())),
         ];
@@ -324,6 +333,9 @@ impl Application {
         if !drained {
             tracing::warn!("grace period over with requests still in flight");
         }
+        if !synthesis.flush_refusals().await {
+            tracing::warn!("refusal counts lost at shutdown: the database did not take them");
+        }
         let abandoned = synthesis.abandon_in_flight().await;
         if abandoned > 0 {
             tracing::warn!(
@@ -339,7 +351,7 @@ impl Application {
 /// Checks the background work every second, so that a stall is logged and counted when it
 /// happens, not only when `/ready` or `/metrics` is asked.
 async fn watch(supervisor: Supervisor) {
-    let mut tick = crate::runtime::ticks::every(std::time::Duration::from_secs(1));
+    let mut tick = crate::runtime::ticks::every(Duration::from_secs(1));
     loop {
         tick.tick().await;
         supervisor.check();

@@ -145,7 +145,8 @@ pub enum UsageStatus {
     Error,
     /// Refused: quota could not cover the estimate.
     QuotaExceeded,
-    /// Refused by a rate or concurrency limit.
+    /// Refused by a rate or concurrency limit: counted per user and hour, not recorded one by
+    /// one (only records older than the `usage_refusals` table say it).
     RateLimited,
     /// The client went away; billed for what was delivered.
     Cancelled,
@@ -216,10 +217,10 @@ pub struct UsageRecord {
     pub settled_at: Option<DateTime<Utc>>,
 }
 
-/// Totals over a user's usage records.
+/// Totals over a user's usage records and counted refusals.
 #[derive(Debug, Clone, Default)]
 pub struct UsageStats {
-    /// All records.
+    /// All records, plus the refusals counted by a limit.
     pub total_requests: i64,
     /// `success` records.
     pub successful_requests: i64,
@@ -227,7 +228,7 @@ pub struct UsageStats {
     pub failed_requests: i64,
     /// `quota_exceeded` records.
     pub quota_exceeded_requests: i64,
-    /// `rate_limited` records.
+    /// Requests refused by a rate or concurrency limit (counted per hour, not recorded).
     pub rate_limited_requests: i64,
     /// Sum of billed audio.
     pub total_audio_ms: i64,

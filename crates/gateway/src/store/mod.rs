@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::cycle::BillingPeriod;
-use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
+use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, User, Voice};
 pub use database::{Database, DatabaseConfig};
 pub use types::*;
 
@@ -134,20 +134,16 @@ pub trait Store: Send + Sync {
     /// settled and bills it, in one transaction. A reservation can be lost while its request
     /// goes on: PostgreSQL commits reservations without waiting for the disk, and SQLite's
     /// last commits before an operating-system crash are not on disk either. The lost
-    /// reservation held nothing any more, so nothing is released.
+    /// reservation held nothing any more, so nothing is released, and the bill is capped at
+    /// the quota still free: a crash never takes a user past their quota.
     async fn settle_unreserved(
         &self,
         usage: &UsageContext,
         settlement: Settlement,
     ) -> Result<Settled, StoreError>;
-    /// Writes a record for a request refused before any reservation (rate limited).
-    async fn record_refusal(
-        &self,
-        usage: &UsageContext,
-        status: UsageStatus,
-        error_code: &str,
-        error_message: &str,
-    ) -> Result<(), StoreError>;
+    /// Adds to the counts of refused requests (rate and concurrency limits), kept per user,
+    /// hour and status rather than as a record each.
+    async fn count_refusals(&self, counts: &[RefusalCount]) -> Result<(), StoreError>;
     /// Settles every pending record whose lease ran out as failed; returns how many.
     async fn reap_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError>;
 

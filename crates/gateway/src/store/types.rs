@@ -7,6 +7,11 @@ use crate::domain::plan::{Plan, Role};
 use crate::domain::records::UsageStatus;
 use crate::engine::Provider;
 
+/// What [`StoreError::Conflict`](super::StoreError::Conflict) says of a change that would
+/// leave no active admin with a usable key: revoking the last one, deactivating or demoting
+/// the last admin who has one.
+pub const LAST_ADMIN_KEY: &str = "last usable admin key";
+
 /// A new user and their first key.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -189,4 +194,30 @@ pub struct AuditFilter {
     pub target_type: Option<String>,
     /// Only this target id.
     pub target_id: Option<String>,
+}
+
+/// Requests of one user refused by a limit in one hour, to add to the counts kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefusalCount {
+    /// Who.
+    pub user_id: i64,
+    /// The start of the hour (UTC) the refusals fell in.
+    pub hour: DateTime<Utc>,
+    /// Why (`rate_limited`).
+    pub status: UsageStatus,
+    /// How many.
+    pub requests: i64,
+}
+
+impl RefusalCount {
+    /// `requests` rate-limited refusals of `user_id` in the hour holding `at`.
+    pub fn rate_limited(user_id: i64, at: DateTime<Utc>, requests: i64) -> Self {
+        use chrono::{DurationRound, TimeDelta};
+        Self {
+            user_id,
+            hour: at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at),
+            status: UsageStatus::RateLimited,
+            requests,
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use minimax_sim::{SimConfig, SimHandle};
 use odeadev_tts::config::Settings;
@@ -25,6 +26,26 @@ pub struct TestApp {
     _server: tokio::task::JoinHandle<()>,
     // Last, so the database goes after everything that uses it.
     _db: Option<PgTestDatabase>,
+}
+
+/// Polls `probe` every 50 ms until it gives a value; fails the test, naming `what`, after
+/// `limit`.
+pub async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "waited {limit:?} for {what} in vain"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// `TEST_DATABASE_URL`, when set: tests then use a fresh PostgreSQL database each.
@@ -307,6 +328,16 @@ impl TestApp {
 
     pub async fn stats(&self, key: &str) -> Value {
         self.get("/v1/usage/stats", key).await.json().await.unwrap()
+    }
+
+    /// The stats once `field` reads `expected`: refusals by a limit reach the database in a
+    /// flush every second, not with the answer.
+    pub async fn stats_when(&self, key: &str, field: &str, expected: i64) -> Value {
+        wait_for(Duration::from_secs(10), field, || async {
+            let stats = self.stats(key).await;
+            (stats[field] == expected).then_some(stats)
+        })
+        .await
     }
 
     /// Queues a simulator fault.

@@ -168,14 +168,17 @@ async fn a_free_user_gets_at_most_ten_of_sixteen_quick_requests(backend: Backend
     assert_eq!(error_body(r, 429).await["code"], "rate_limited");
     // Refusals reach no engine, cost nothing and are on the books.
     assert_eq!(app.sim_t2a_count().await, 10);
-    assert_eq!(app.stats(&key).await["rate_limited_requests"], 7);
+    let stats = app.stats_when(&key, "rate_limited_requests", 7).await;
+    let counts = (
+        &stats["total_requests"],
+        &stats["successful_requests"],
+        &stats["failed_requests"],
+    );
+    assert_eq!(counts, (&json!(17), &json!(10), &json!(7)), "{stats}");
+    // Counted per hour, not listed one by one: a flood of refusals writes nothing per request.
     let usage = app.usage(&key).await;
-    let limited: Vec<&Value> = usage
-        .iter()
-        .filter(|u| u["status"] == "rate_limited")
-        .collect();
-    assert_eq!(limited.len(), 7);
-    assert!(limited.iter().all(|u| u["audio_seconds"] == 0.0));
+    assert_eq!(usage.len(), 10);
+    assert!(usage.iter().all(|u| u["status"] == "success"));
     assert_eq!(app.me(&key).await["reserved_seconds"], 0.0);
     // Limits are per user, and other routes have their own.
     let r = app.post_tts(&other, &hi()).await;
@@ -202,7 +205,7 @@ async fn a_free_user_gets_one_request_at_a_time_and_a_pro_user_five(backend: Bac
         "concurrency limit of 1 synthesis request at a time reached",
     )
     .await;
-    assert_eq!(app.stats(&free).await["rate_limited_requests"], 2);
+    app.stats_when(&free, "rate_limited_requests", 2).await;
     drop(held);
 
     let (_, pro) = app.create_user("pro").await;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{Duration, Utc};
 use odeadev_tts::domain::plan::{Plan, Role};
 use odeadev_tts::domain::records::UsageStatus;
-use odeadev_tts::store::{NewKey, NewUser, Settlement, Store, UsageContext};
+use odeadev_tts::store::{NewKey, NewUser, RefusalCount, Settlement, Store, UsageContext};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -108,12 +108,7 @@ async fn known_usage(app: &TestApp) -> (i64, String, i64) {
         .await;
     assert_eq!(r.status(), 502);
     store
-        .record_refusal(
-            &usage_context(a, 7),
-            UsageStatus::RateLimited,
-            "rate_limited",
-            "too many requests",
-        )
+        .count_refusals(&[RefusalCount::rate_limited(a, Utc::now(), 1)])
         .await
         .unwrap();
     let cancelled = usage_context(a, 11);
@@ -164,7 +159,11 @@ async fn usage_report_counts_each_outcome_per_user_and_day() {
         .map(|r| r["audio_seconds"].as_f64().unwrap())
         .sum();
     let chars: i64 = own.iter().map(|r| r["text_length"].as_i64().unwrap()).sum();
-    assert_eq!(own.len(), 6);
+    assert_eq!(
+        own.len(),
+        5,
+        "a rate-limited request is counted, not listed"
+    );
     assert!((row["audio_seconds"].as_f64().unwrap() - audio).abs() < 1e-6);
     assert!(audio > 0.5, "two successes and a cancellation were billed");
     assert_eq!(row["characters"], chars);
@@ -324,15 +323,12 @@ async fn usage_report_streams_thousands_of_records_without_buffering() {
         let plan = if n % 2 == 0 { Plan::Pro } else { Plan::Free };
         ids.push(store_user(store.as_ref(), &format!("bulk{n}@example.com"), plan).await);
     }
+    // Quota refusals keep a record each: thousands of rows to aggregate.
     for &id in &ids {
         for _ in 0..per_user {
+            let lease = Utc::now() + Duration::minutes(5);
             store
-                .record_refusal(
-                    &usage_context(id, 3),
-                    UsageStatus::RateLimited,
-                    "rate_limited",
-                    "slow down",
-                )
+                .reserve(&usage_context(id, 3), i64::MAX / 4, lease)
                 .await
                 .unwrap();
         }
@@ -349,7 +345,7 @@ async fn usage_report_streams_thousands_of_records_without_buffering() {
         .collect();
     assert_eq!(ordered, ids, "by user");
     for row in rows {
-        assert_eq!(row["requests"]["rate_limited"], per_user);
+        assert_eq!(row["requests"]["quota_exceeded"], per_user);
         assert_eq!(row["characters"], 3 * per_user);
     }
     let csv = csv_rows(

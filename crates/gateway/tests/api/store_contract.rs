@@ -351,7 +351,8 @@ async fn schema_story(fixture: &Fixture, forget_second: &str) {
             "0002_local_voices",
             "0003_billing_cycles",
             "0004_ascending_usage_index",
-            "0005_usage_time_key"
+            "0005_usage_time_key",
+            "0006_usage_refusals"
         ]
     );
     database.migrate().await.unwrap();

@@ -104,7 +104,7 @@ pub async fn list_usage(
 /// Totals over the caller's usage.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UsageStatsResponse {
-    /// Every recorded request.
+    /// Every recorded request, plus those refused by a rate or concurrency limit.
     pub total_requests: i64,
     /// Successes.
     pub successful_requests: i64,
@@ -112,7 +112,8 @@ pub struct UsageStatsResponse {
     pub failed_requests: i64,
     /// Of the failed: refused for quota.
     pub quota_exceeded_requests: i64,
-    /// Of the failed: refused by a rate or concurrency limit.
+    /// Of the failed: refused by a rate or concurrency limit (counted, not listed in
+    /// `/v1/usage`; the count reaches the database within a second).
     pub rate_limited_requests: i64,
     /// Billed audio seconds over all records.
     pub total_audio_seconds: f64,

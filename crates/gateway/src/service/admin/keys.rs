@@ -115,7 +115,7 @@ impl KeyAdmin {
         let key = match self.store.revoke_key(key_id, audit).await {
             Ok(key) => key,
             Err(StoreError::NotFound) => return Err(not_found()),
-            Err(other) => return Err(other.into()),
+            Err(other) => return Err(super::locks_admins_out(other)),
         };
         self.recent_keys.clear();
         Ok(key)

@@ -28,7 +28,7 @@ use crate::service::auth::Authenticator;
 use crate::service::key_cache::KeyCache;
 use crate::service::voice_cache::VoiceCache;
 use crate::service::voices::VoiceCatalogue;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, LAST_ADMIN_KEY};
 
 /// Every admin service, built over the same store and caches.
 #[derive(Clone)]
@@ -70,6 +70,19 @@ impl AdminServices {
 fn user_not_found(id: i64) -> impl FnOnce(StoreError) -> ApiError {
     move |e| match e {
         StoreError::NotFound => ApiError::NotFound(format!("user {id} not found")),
+        other => locks_admins_out(other),
+    }
+}
+
+/// The answer to a change the store refused because no admin could sign in after it.
+fn locks_admins_out(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Conflict(LAST_ADMIN_KEY) => ApiError::Conflict(
+            "refused: no active admin would be left with a usable API key, and nobody could \
+             administer this server; issue another admin a key first, or create an admin on \
+             the server with `odeadev-tts create-admin NAME EMAIL`"
+                .into(),
+        ),
         other => other.into(),
     }
 }

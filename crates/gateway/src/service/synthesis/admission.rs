@@ -6,7 +6,7 @@ use chrono::Utc;
 use super::{Job, SynthesisError, SynthesisService, TtsParams};
 use crate::domain::estimate::estimate_ms;
 use crate::domain::options::Emotion;
-use crate::domain::records::{UsageStatus, Voice};
+use crate::domain::records::Voice;
 use crate::engine::SynthesisRequest;
 use crate::error::ApiError;
 use crate::limits::{Admitted, RateDecision, Slot};
@@ -107,6 +107,7 @@ impl SynthesisService {
         self.track(&context.id);
         Ok(Job {
             plan: principal.user.plan.as_str(),
+            remaining_before_ms: principal.user.remaining_ms(),
             usage: context,
             estimate_ms: estimate,
             engine,
@@ -118,14 +119,8 @@ impl SynthesisService {
     }
 
     /// The rate and concurrency check every synthesis route passes first, before any
-    /// database work; refusals are recorded as `rate_limited` usage.
-    async fn admit(
-        &self,
-        principal: &Principal,
-        params: &TtsParams,
-        endpoint: &'static str,
-        request_id: &str,
-    ) -> Result<Admitted, SynthesisError> {
+    /// database work; refusals by a limit are counted as `rate_limited` (see `refusals.rs`).
+    async fn admit(&self, principal: &Principal) -> Result<Admitted, SynthesisError> {
         let admitted = self
             .limiter
             .admit_synthesis(&principal.user, &principal.limit_budget);
@@ -133,29 +128,10 @@ impl SynthesisService {
             Ok(admitted) => return Ok(admitted),
             Err(refused) => refused,
         };
-        let record = refused.reason.is_limit();
-        let error = ApiError::from(refused.reason);
-        if record {
-            let context = UsageContext {
-                id: uuid::Uuid::now_v7().to_string(),
-                user_id: principal.user.id,
-                key_id: Some(principal.key_id.clone()),
-                voice_id: None,
-                request_id: request_id.to_string(),
-                endpoint,
-                engine: None,
-                model_used: Some(params.model.as_str().to_string()),
-                text_length: params.text.chars() as i64,
-            };
-            let detail = error.to_string();
-            let status = UsageStatus::RateLimited;
-            let recorded = self
-                .store
-                .record_refusal(&context, status, "rate_limited", &detail);
-            if let Err(e) = recorded.await {
-                tracing::error!(error = %e, "could not record a rate-limited request");
-            }
+        if refused.reason.is_limit() {
+            self.refusals.count(principal.user.id, chrono::Utc::now());
         }
+        let error = ApiError::from(refused.reason);
         Err(SynthesisError {
             error,
             rate_limit: refused.rate,
@@ -170,8 +146,7 @@ impl SynthesisService {
         endpoint: &'static str,
         request_id: &str,
     ) -> Result<(Job, Option<RateDecision>), SynthesisError> {
-        let Admitted { rate, mut slot } =
-            self.admit(principal, &params, endpoint, request_id).await?;
+        let Admitted { rate, mut slot } = self.admit(principal).await?;
         match self.prepare(principal, params, endpoint, request_id).await {
             Ok(mut job) => {
                 job.slot = slot;

@@ -11,6 +11,8 @@
 mod admission;
 mod detach;
 mod measure;
+mod owed;
+mod refusals;
 mod settle;
 mod stream;
 
@@ -145,6 +147,9 @@ struct Job {
     voice: Voice,
     text_length: usize,
     plan: &'static str,
+    /// The user's quota left when the request was admitted, for an answer whose settlement
+    /// is owed.
+    remaining_before_ms: i64,
     /// Given back when the request ends, before the client sees the end of the response.
     slot: Slot,
 }
@@ -159,6 +164,10 @@ pub struct SynthesisService {
     limiter: Limiter,
     /// Usage records reserved by this node and not yet settled.
     in_flight: Arc<Mutex<HashSet<String>>>,
+    /// Settlements the database did not take yet.
+    owed: Arc<owed::OwedSettlements>,
+    /// Refusals by a limit, counted until the next flush.
+    refusals: Arc<refusals::RefusalCounts>,
     /// Recently resolved voices; shared with the admin service that changes voices.
     voices: Arc<VoiceCache>,
 }
@@ -181,6 +190,8 @@ impl SynthesisService {
             default_voice,
             limiter,
             in_flight: Arc::default(),
+            owed: Arc::default(),
+            refusals: Arc::default(),
             voices,
         }
     }

@@ -1,12 +1,27 @@
 //! After the engine: billing at the real length (never above the reservation), failure and
-//! cancellation settlements, and the node's register of requests still in flight.
+//! cancellation settlements (owed when the database cannot take them: see `owed.rs`), and the
+//! node's register of requests still in flight.
 
 use crate::domain::records::UsageStatus;
 use crate::engine::EngineError;
 use crate::error::ApiError;
 use crate::store::{Settlement, StoreError};
 
+use super::owed::settle_once;
 use super::{Job, SynthesisService};
+
+/// How a settlement went.
+pub(super) enum Settling {
+    /// Written: the user's remaining quota afterwards.
+    Settled {
+        /// Milliseconds left.
+        remaining_ms: i64,
+    },
+    /// The database did not take it now; it is owed and will be written when it does.
+    Owed,
+    /// It will not be written as asked (the reaper settled it first, or it is refused).
+    Failed(StoreError),
+}
 
 impl SynthesisService {
     /// Notes a reservation this node must settle.
@@ -24,31 +39,39 @@ impl SynthesisService {
         self.in_flight_set().len()
     }
 
-    /// Settles a job and forgets it; returns the user's remaining milliseconds.
-    pub(super) async fn settle(
-        &self,
-        job: &Job,
-        settlement: Settlement,
-    ) -> Result<i64, StoreError> {
-        let result = match self.store.settle(&job.usage.id, settlement.clone()).await {
-            // No record at all: its reservation was lost in a database crash while the request
-            // went on (see `Store::settle_unreserved`). The request is still billed, once.
-            Err(StoreError::NotFound) => {
-                tracing::warn!(usage_id = %job.usage.id, "the reservation is gone; recording the settlement without it");
-                self.store.settle_unreserved(&job.usage, settlement).await
+    /// Forgets a settled request.
+    pub(super) fn forget(&self, usage_id: &str) {
+        self.in_flight_set().remove(usage_id);
+    }
+
+    /// Settles a job: forgets it once settled, or keeps the settlement owed (see `owed.rs`)
+    /// when the database did not take it.
+    pub(super) async fn settle(&self, job: &Job, settlement: Settlement) -> Settling {
+        match settle_once(self.store.as_ref(), &job.usage, &settlement).await {
+            Ok(settled) if settled.applied => {
+                self.forget(&job.usage.id);
+                Settling::Settled {
+                    remaining_ms: settled.remaining_ms,
+                }
             }
-            other => other,
-        };
-        self.in_flight_set().remove(&job.usage.id);
-        match result {
-            Ok(settled) if settled.applied => Ok(settled.remaining_ms),
             // The lease ran out and the reaper settled the record as failed: the books say
             // nothing was billed, so the client must not get the audio as if it had been.
-            Ok(_) => Err(StoreError::Unavailable(format!(
-                "usage record {} was already settled by the reaper",
-                job.usage.id
-            ))),
-            Err(e) => Err(e),
+            Ok(_) => {
+                self.forget(&job.usage.id);
+                Settling::Failed(StoreError::Unavailable(format!(
+                    "usage record {} was already settled by the reaper",
+                    job.usage.id
+                )))
+            }
+            Err(StoreError::Unavailable(e)) => {
+                tracing::warn!(usage_id = %job.usage.id, error = %e, "could not settle now");
+                self.owe(&job.usage, settlement);
+                Settling::Owed
+            }
+            Err(e) => {
+                self.forget(&job.usage.id);
+                Settling::Failed(e)
+            }
         }
     }
 
@@ -85,10 +108,16 @@ impl SynthesisService {
             error_code: None,
             error_message: None,
         };
-        let remaining = self.settle(job, settlement).await.map_err(|e| {
-            tracing::error!(usage_id = %job.usage.id, error = %e, "could not settle; the reaper will");
-            ApiError::from(e)
-        })?;
+        let remaining = match self.settle(job, settlement).await {
+            Settling::Settled { remaining_ms } => remaining_ms,
+            // The audio is made and the bill will be written once the database is back: the
+            // client gets the audio, with the quota it had left as far as this node knows.
+            Settling::Owed => (job.remaining_before_ms - billed_ms).max(0),
+            Settling::Failed(e) => {
+                tracing::error!(usage_id = %job.usage.id, error = %e, "could not settle");
+                return Err(ApiError::from(e));
+            }
+        };
         crate::metrics::audio_billed(job.plan, job.voice.provider.as_str(), billed_ms);
         if job.voice.is_cloned {
             self.touch_cloned_voice(job.voice.id);
@@ -132,8 +161,8 @@ impl SynthesisService {
             error_code: Some(format!("engine_{}", error.kind())),
             error_message: Some(ApiError::from(without_detail(&error)).to_string()),
         };
-        if let Err(e) = self.settle(job, settlement).await {
-            tracing::error!(usage_id = %job.usage.id, error = %e, "could not settle a failed request; the reaper will");
+        if let Settling::Failed(e) = self.settle(job, settlement).await {
+            tracing::error!(usage_id = %job.usage.id, error = %e, "could not settle a failed request");
         }
         error.into()
     }
@@ -146,14 +175,21 @@ impl SynthesisService {
             error_code: Some("client_disconnected".into()),
             error_message: Some("the client closed the connection before the audio ended".into()),
         };
-        if let Err(e) = self.settle(job, settlement).await {
+        if let Settling::Failed(e) = self.settle(job, settlement).await {
             tracing::error!(usage_id = %job.usage.id, error = %e, "could not settle a cancelled stream");
         }
     }
 
-    /// At shutdown, after the grace period: settles everything still in flight on this node
-    /// as failed (nothing billed), so no quota waits for the lease reaper.
+    /// At shutdown, after the grace period: writes what is owed one last time, then settles
+    /// everything still in flight on this node as failed (nothing billed), so no quota waits
+    /// for the lease reaper.
     pub async fn abandon_in_flight(&self) -> usize {
+        if self.owed.len() > 0 && !self.retry_owed().await {
+            tracing::error!(
+                owed = self.owed.len(),
+                "settlements still owed at shutdown; the reaper will settle them as failed"
+            );
+        }
         let ids: Vec<String> = self.in_flight_set().drain().collect();
         for id in &ids {
             let settlement = Settlement {

@@ -7,6 +7,7 @@ use futures::TryStreamExt;
 use sqlx::postgres::{PgArguments, PgQueryResult, PgRow};
 use sqlx::{PgConnection, Postgres};
 
+use super::gate::Gate;
 use crate::store::sql::{Arg, Conn, Dialect, Query, Row, RowSink};
 use crate::store::StoreError;
 
@@ -93,14 +94,15 @@ impl Row for PgRow {
     }
 }
 
-/// The shared operations' connection on PostgreSQL.
+/// The shared operations' connection on PostgreSQL; what it finds goes to the gate.
 pub(super) struct PgConn<'a> {
     conn: &'a mut PgConnection,
+    gate: &'a Gate,
 }
 
 impl<'a> PgConn<'a> {
-    pub(super) fn new(conn: &'a mut PgConnection) -> PgConn<'a> {
-        PgConn { conn }
+    pub(super) fn new(conn: &'a mut PgConnection, gate: &'a Gate) -> PgConn<'a> {
+        PgConn { conn, gate }
     }
 }
 
@@ -111,10 +113,9 @@ impl Conn for PgConn<'_> {
     }
 
     async fn execute(&mut self, query: &Query<'_>) -> Result<u64, StoreError> {
-        execute_raw(self.conn, query)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(db_err)
+        let done = execute_raw(self.conn, query).await;
+        self.gate.observe(&done);
+        done.map(|done| done.rows_affected()).map_err(db_err)
     }
 
     async fn for_each(
@@ -122,6 +123,8 @@ impl Conn for PgConn<'_> {
         query: &Query<'_>,
         sink: &mut RowSink<'_>,
     ) -> Result<(), StoreError> {
-        for_each_raw(self.conn, query, sink).await.map_err(db_err)?
+        let done = for_each_raw(self.conn, query, sink).await;
+        self.gate.observe(&done);
+        done.map_err(db_err)?
     }
 }

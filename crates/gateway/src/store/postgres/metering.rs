@@ -10,6 +10,7 @@
 use chrono::{DateTime, Utc};
 
 use super::connection::{execute_raw, for_each_raw};
+use super::gate::Gate;
 use super::metering_connections::MeteringConnections;
 use crate::store::sql::usage::{bind_usage, usage_columns, usage_values, Outcome};
 use crate::store::sql::{get, Dialect, Query};
@@ -44,6 +45,7 @@ const SETTLE: &str = "WITH settled AS (UPDATE usage_records SET status = $1, aud
 /// Tries the reservation's usual case; `false` when the full path must decide.
 pub(super) async fn reserve_fast(
     metering: &MeteringConnections,
+    gate: &Gate,
     usage: &UsageContext,
     estimate_ms: i64,
     lease_until: DateTime<Utc>,
@@ -52,6 +54,7 @@ pub(super) async fn reserve_fast(
     let query = bind_usage(RESERVE_FAST, Dialect::Postgres, usage, &pending, Utc::now());
     let mut metered = metering.take().await?;
     let result = execute_raw(metered.conn(), &query).await;
+    gate.observe(&result);
     Ok(metered.finish(result)?.rows_affected() == 1)
 }
 
@@ -63,6 +66,7 @@ pub(super) async fn reserve_fast(
 /// the status changed and updates nothing, the user's balance included.
 pub(super) async fn settle(
     metering: &MeteringConnections,
+    gate: &Gate,
     usage_id: &str,
     settlement: &Settlement,
 ) -> Result<Option<Settled>, StoreError> {
@@ -80,6 +84,7 @@ pub(super) async fn settle(
         Ok(())
     })
     .await;
+    gate.observe(&result);
     metered.finish(result)??;
     Ok(remaining.map(|remaining_ms| Settled {
         applied: true,

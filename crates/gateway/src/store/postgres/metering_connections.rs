@@ -10,7 +10,7 @@
 //! of reused. One idle long enough for the server or a middlebox to have dropped it is
 //! pinged before use, as the pool does.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
@@ -21,6 +21,7 @@ use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use super::connection::db_err;
+use super::gate::Gate;
 use super::PING_AFTER_IDLE;
 use crate::store::{PoolStats, StoreError};
 
@@ -29,7 +30,7 @@ pub(super) enum MeteringConnections {
     /// On a stack of connections of their own.
     Own(Box<Stack>),
     /// On the shared pool, when the connection budget is too small to split.
-    Shared(PgPool),
+    Shared(PgPool, Arc<Gate>),
 }
 
 /// Open connections, reused last-in first-out, and the budget for them.
@@ -39,6 +40,8 @@ pub(super) struct Stack {
     permits: Semaphore,
     size: u32,
     acquire_timeout: Duration,
+    /// Told when a connection cannot be made.
+    gate: Arc<Gate>,
 }
 
 struct Idle {
@@ -53,9 +56,10 @@ impl MeteringConnections {
         size: u32,
         acquire_timeout: Duration,
         pool: PgPool,
+        gate: Arc<Gate>,
     ) -> MeteringConnections {
         if size == 0 {
-            return MeteringConnections::Shared(pool);
+            return MeteringConnections::Shared(pool, gate);
         }
         MeteringConnections::Own(Box::new(Stack {
             options,
@@ -63,6 +67,7 @@ impl MeteringConnections {
             permits: Semaphore::new(size as usize),
             size,
             acquire_timeout,
+            gate,
         }))
     }
 
@@ -71,9 +76,11 @@ impl MeteringConnections {
     /// closed.
     pub(super) async fn take(&self) -> Result<MeteringConnection<'_>, StoreError> {
         match self {
-            MeteringConnections::Shared(pool) => Ok(MeteringConnection::Shared(
-                pool.acquire().await.map_err(db_err)?,
-            )),
+            MeteringConnections::Shared(pool, gate) => {
+                let conn = pool.acquire().await;
+                gate.connected(&conn);
+                Ok(MeteringConnection::Shared(conn.map_err(db_err)?))
+            }
             MeteringConnections::Own(stack) => stack.take().await,
         }
     }
@@ -123,7 +130,12 @@ impl Stack {
             .map_err(|_| StoreError::Unavailable("the database connections are closed".into()))?;
         let reused = self.idle.lock().ok().and_then(|mut idle| idle.pop());
         let conn = match reused {
-            Some(idle) if idle.since.elapsed() < PING_AFTER_IDLE => idle.conn,
+            Some(idle)
+                if idle.since.elapsed() < PING_AFTER_IDLE
+                    && !self.gate.predates_last_outage(idle.since) =>
+            {
+                idle.conn
+            }
             Some(mut idle) => match idle.conn.ping().await {
                 Ok(()) => idle.conn,
                 Err(_) => self.connect().await?,
@@ -138,10 +150,12 @@ impl Stack {
     }
 
     async fn connect(&self) -> Result<PgConnection, StoreError> {
-        tokio::time::timeout(self.acquire_timeout, self.options.connect())
+        let connected = tokio::time::timeout(self.acquire_timeout, self.options.connect())
             .await
-            .map_err(|_| StoreError::Unavailable("timed out connecting to the database".into()))?
-            .map_err(db_err)
+            .map_err(|_| StoreError::Unavailable("timed out connecting to the database".into()))
+            .and_then(|connected| connected.map_err(db_err));
+        self.gate.connected(&connected);
+        connected
     }
 
     fn put_back(&self, conn: PgConnection) {

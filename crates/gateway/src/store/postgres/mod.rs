@@ -3,6 +3,7 @@
 //! conditional updates, never from memory.
 
 mod connection;
+mod gate;
 mod metering;
 mod metering_connections;
 mod reports;
@@ -24,6 +25,7 @@ use super::schema;
 use super::sql::backend::{Backend, Work};
 use super::{PoolStats, Reservation, Settled, Settlement, StoreError, UsageContext};
 use connection::{db_err, PgConn};
+use gate::Gate;
 use metering_connections::MeteringConnections;
 
 /// Migrations for PostgreSQL, embedded in the binary.
@@ -46,6 +48,8 @@ pub struct PostgresBackend {
     pool: PgPool,
     /// Where every synthesis's reservation and settlement run.
     metering: Arc<MeteringConnections>,
+    /// Whether the database is known to be down, and every call's deadline.
+    gate: Arc<Gate>,
     /// Options for the dedicated migration connection (no statement timeout); boxed because
     /// they are large and rarely used.
     migrate_options: Arc<PgConnectOptions>,
@@ -66,6 +70,10 @@ impl PostgresBackend {
         let timeout_ms = settings.statement_timeout.as_millis().to_string();
         let options = base.clone().options([("statement_timeout", timeout_ms)]);
         let budget = settings.max_connections.max(1);
+        let gate = Arc::new(Gate::new(
+            settings.statement_timeout + gate::DEADLINE_MARGIN,
+        ));
+        let outages = gate.clone();
         let metering_size = if budget >= 2 { budget / 2 } else { 0 };
         let pool = PgPoolOptions::new()
             .max_connections(budget - metering_size)
@@ -75,9 +83,11 @@ impl PostgresBackend {
             // dropped it is checked; one that dies in use fails its statement with a 503 and
             // is discarded.
             .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
+            .before_acquire(move |conn, meta| {
+                let opened = std::time::Instant::now().checked_sub(meta.age);
+                let outage = opened.is_some_and(|at| outages.predates_last_outage(at));
                 Box::pin(async move {
-                    if meta.idle_for >= PING_AFTER_IDLE {
+                    if meta.idle_for >= PING_AFTER_IDLE || outage {
                         sqlx::Connection::ping(conn).await?;
                     }
                     Ok(true)
@@ -86,11 +96,15 @@ impl PostgresBackend {
             .connect_with(options.clone())
             .await
             .map_err(db_err)?;
+        let gate = Arc::new(Gate::new(
+            settings.statement_timeout + gate::DEADLINE_MARGIN,
+        ));
         let metering = Arc::new(MeteringConnections::new(
             options,
             metering_size,
             settings.acquire_timeout,
             pool.clone(),
+            gate.clone(),
         ));
         // Waiting for another node's migration lock, or a long migration, must not be cut off
         // by the request-sized statement timeout.
@@ -98,6 +112,7 @@ impl PostgresBackend {
         Ok(PostgresBackend {
             pool,
             metering,
+            gate,
             migrate_options,
         })
     }
@@ -132,13 +147,23 @@ impl PostgresBackend {
         Ok(schema::pending(&MIGRATOR, &applied))
     }
 
-    /// A cheap round trip, for readiness.
+    /// A cheap round trip, for readiness; it goes to the database even while it is known to
+    /// be down, and says when it is back.
     pub(crate) async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
+        let ping = sqlx::query("SELECT 1").execute(&self.pool);
+        let Some(result) = self.gate.bounded(ping).await else {
+            return Err(self.gate.timed_out());
+        };
+        self.gate.observe(&result);
+        result.map(|_| ()).map_err(db_err)
+    }
+
+    /// A pooled connection, unless the database is known to be down.
+    async fn acquire(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, StoreError> {
+        self.gate.admit()?;
+        let conn = self.pool.acquire().await;
+        self.gate.connected(&conn);
+        conn.map_err(db_err)
     }
 
     /// The shared pool and the metering connections, for the pool gauge.
@@ -164,25 +189,51 @@ impl PostgresBackend {
 #[async_trait]
 impl Backend for PostgresBackend {
     async fn write<T: Send + 'static>(&self, work: Work<T>) -> Result<T, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err)?;
-        let result = work(&mut PgConn::new(&mut tx)).await;
-        match result {
-            Ok(value) => {
-                tx.commit().await.map_err(db_err)?;
-                Ok(value)
+        let mut conn = self.acquire().await?;
+        let gate = self.gate.as_ref();
+        let transaction = async {
+            let begun = sqlx::Connection::begin(&mut *conn).await;
+            gate.observe(&begun);
+            let mut tx = begun.map_err(db_err)?;
+            match work(&mut PgConn::new(&mut tx, gate)).await {
+                Ok(value) => {
+                    let committed = tx.commit().await;
+                    gate.observe(&committed);
+                    committed.map_err(db_err)?;
+                    Ok(value)
+                }
+                Err(e) => {
+                    // Dropped unfinished, sqlx rolls the transaction back when the connection
+                    // is next used; an explicit rollback says so at once.
+                    let _ = tx.rollback().await;
+                    Err(e)
+                }
             }
-            Err(e) => {
-                // Dropped unfinished, sqlx rolls the transaction back when the connection
-                // goes back to the pool; an explicit rollback says so at once.
-                let _ = tx.rollback().await;
-                Err(e)
+        };
+        match self.gate.bounded(transaction).await {
+            Some(result) => result,
+            None => {
+                // Whatever state it is in, it must not serve another request.
+                conn.close_on_drop();
+                Err(self.gate.timed_out())
             }
         }
     }
 
     async fn read<T: Send + 'static>(&self, work: Work<T>) -> Result<T, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(db_err)?;
-        work(&mut PgConn::new(&mut conn)).await
+        let mut conn = self.acquire().await?;
+        let gate = self.gate.as_ref();
+        match self
+            .gate
+            .bounded(work(&mut PgConn::new(&mut conn, gate)))
+            .await
+        {
+            Some(result) => result,
+            None => {
+                conn.close_on_drop();
+                Err(self.gate.timed_out())
+            }
+        }
     }
 
     async fn reserve(
@@ -191,7 +242,16 @@ impl Backend for PostgresBackend {
         estimate_ms: i64,
         lease_until: DateTime<Utc>,
     ) -> Result<Reservation, StoreError> {
-        if metering::reserve_fast(&self.metering, usage, estimate_ms, lease_until).await? {
+        self.gate.admit()?;
+        let fast =
+            metering::reserve_fast(&self.metering, &self.gate, usage, estimate_ms, lease_until);
+        // Timed out, the metering connection is dropped unfinished, which closes it.
+        let reserved = self
+            .gate
+            .bounded(fast)
+            .await
+            .ok_or_else(|| self.gate.timed_out())??;
+        if reserved {
             return Ok(Reservation::Reserved);
         }
         let usage = usage.clone();
@@ -203,7 +263,14 @@ impl Backend for PostgresBackend {
     }
 
     async fn settle(&self, usage_id: &str, settlement: Settlement) -> Result<Settled, StoreError> {
-        if let Some(settled) = metering::settle(&self.metering, usage_id, &settlement).await? {
+        self.gate.admit()?;
+        let settling = metering::settle(&self.metering, &self.gate, usage_id, &settlement);
+        let settled = self
+            .gate
+            .bounded(settling)
+            .await
+            .ok_or_else(|| self.gate.timed_out())??;
+        if let Some(settled) = settled {
             return Ok(settled);
         }
         let usage_id = usage_id.to_owned();

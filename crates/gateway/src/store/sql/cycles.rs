@@ -48,11 +48,13 @@ async fn close(conn: &mut dyn Conn, user_id: i64, c: Closing) -> Result<bool, St
         return Ok(false);
     };
     // Requests recorded while this cycle was current: up to now, not just its natural end,
-    // as anything settled before the rollover is in its `used_ms` too.
+    // as anything settled before the rollover is in its `used_ms` too; refusals by a limit
+    // count by the hour they fell in.
     let dialect = conn.dialect();
     let time = dialect.usage_time_column();
     let counted = Query::new(format!(
-        "SELECT COUNT(*) AS n FROM usage_records WHERE user_id = $1 AND {time} >= $2 AND {time} < $3"
+        "SELECT (SELECT COUNT(*) FROM usage_records WHERE user_id = $1 AND {time} >= $2 AND {time} < $3) \
+         + (SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_refusals WHERE user_id = $1 AND {time} >= $2 AND {time} < $3) AS n"
     ))
     .bind(user_id)
     .bind(dialect.usage_time(c.old_start))

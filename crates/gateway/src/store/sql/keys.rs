@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::rows::{self, KEY_COLUMNS, USER_COLUMNS};
-use super::{audit, fetch_all, fetch_optional, users, Conn, Query};
+use super::{admins, audit, fetch_all, fetch_optional, get, users, Conn, Query};
 use crate::domain::audit::AuditEntry;
 use crate::domain::records::{ApiKeyRecord, User};
 use crate::store::{NewKey, StoreError};
@@ -65,12 +65,21 @@ pub(crate) async fn list(
 }
 
 /// Revokes a key, keeping the first revocation time (revoking twice changes nothing), with
-/// its audit row.
+/// its audit row; refused when it is the last usable key of the active admins (see
+/// `admins.rs`).
 pub(crate) async fn revoke(
     conn: &mut dyn Conn,
     key_id: &str,
     audit_entry: AuditEntry,
 ) -> Result<ApiKeyRecord, StoreError> {
+    let owner = Query::new("SELECT user_id FROM api_keys WHERE id = $1").bind(key_id);
+    let owner = fetch_optional(conn, &owner, |row| get::<i64>(row, "user_id"))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let guarded = admins::is_active_admin(conn, owner).await?;
+    if guarded {
+        admins::lock_active_admins(conn).await?;
+    }
     // RETURNING names the table's own columns: SQLite does not resolve an alias there.
     let sql = format!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $1) WHERE id = $2 RETURNING {}",
@@ -80,6 +89,9 @@ pub(crate) async fn revoke(
     let key = fetch_optional(conn, &query, rows::key)
         .await?
         .ok_or(StoreError::NotFound)?;
+    if guarded {
+        admins::require_a_usable_admin_key(conn).await?;
+    }
     audit::insert(conn, &audit_entry.target(&key.id)).await?;
     Ok(key)
 }

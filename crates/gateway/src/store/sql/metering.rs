@@ -10,9 +10,11 @@
 use chrono::{DateTime, Utc};
 
 use super::usage::{self, Outcome};
-use super::{cycles, fetch_all, fetch_one, get, Conn, Query};
+use super::{cycles, fetch_all, fetch_one, get, Conn, Dialect, Query};
 use crate::domain::records::UsageStatus;
-use crate::store::{settlement_error, Reservation, Settled, Settlement, StoreError, UsageContext};
+use crate::store::{
+    settlement_error, RefusalCount, Reservation, Settled, Settlement, StoreError, UsageContext,
+};
 
 /// Expired leases settled per reaper transaction, so one pass never holds many locks long.
 pub(crate) const REAP_BATCH: i64 = 500;
@@ -83,12 +85,33 @@ pub(crate) async fn remaining_after(
 
 /// Writes the record of a request whose reservation is gone, already settled, and bills the
 /// user; see `Store::settle_unreserved`.
+///
+/// The lost reservation no longer holds its share of the quota, so the bill is capped at what
+/// the quota still has free (after the reservations still held): a database crash can make the
+/// gateway give away audio, never take a user past their quota.
 pub(crate) async fn settle_unreserved(
     conn: &mut dyn Conn,
     usage: &UsageContext,
     settlement: Settlement,
 ) -> Result<Settled, StoreError> {
-    let billed_ms = settlement.billed_ms.max(0);
+    let sql = format!(
+        "SELECT {greatest}(0, quota_ms - used_ms - reserved_ms) AS free_ms FROM users WHERE id = $1{lock}",
+        greatest = conn.dialect().greatest(),
+        lock = conn.dialect().for_update()
+    );
+    let free_ms: i64 = fetch_one(conn, &Query::new(sql).bind(usage.user_id), |row| {
+        get(row, "free_ms")
+    })
+    .await?;
+    let billed_ms = settlement.billed_ms.clamp(0, free_ms);
+    if billed_ms < settlement.billed_ms {
+        tracing::warn!(
+            usage_id = %usage.id,
+            asked_ms = settlement.billed_ms,
+            billed_ms,
+            "a request whose reservation was lost billed only the quota still free"
+        );
+    }
     let settled = Outcome {
         status: settlement.status,
         reserved_ms: 0,
@@ -109,22 +132,35 @@ pub(crate) async fn settle_unreserved(
     })
 }
 
-/// Writes the record of a request refused before any reservation.
-pub(crate) async fn record_refusal(
+/// Adds refusal counts, in the caller's transaction.
+pub(crate) async fn count_refusals(
     conn: &mut dyn Conn,
-    usage: &UsageContext,
-    status: UsageStatus,
-    error_code: &str,
-    error_message: &str,
+    counts: &[RefusalCount],
 ) -> Result<(), StoreError> {
-    let refused = Outcome {
-        status,
-        reserved_ms: 0,
-        audio_ms: 0,
-        error: Some((error_code, error_message)),
-        lease_until: None,
-    };
-    usage::insert(conn, usage, refused).await
+    let sqlite = conn.dialect() == Dialect::Sqlite;
+    for count in counts {
+        let (column, value) = if sqlite {
+            (", created_ns", ", $5")
+        } else {
+            ("", "")
+        };
+        let sql = format!(
+            "INSERT INTO usage_refusals (user_id, created_at, status, requests{column}) VALUES ($1, $2, $3, $4{value}) \
+             ON CONFLICT (user_id, created_at, status) DO UPDATE SET requests = usage_refusals.requests + excluded.requests"
+        );
+        let query = Query::new(sql)
+            .bind(count.user_id)
+            .bind(count.hour)
+            .bind(count.status.as_str())
+            .bind(count.requests);
+        let query = if sqlite {
+            query.bind(super::unix_nanos(&count.hour))
+        } else {
+            query
+        };
+        conn.execute(&query).await?;
+    }
+    Ok(())
 }
 
 /// Pushes a pending record's lease out.

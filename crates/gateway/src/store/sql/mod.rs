@@ -7,6 +7,7 @@
 //! differ, an operation asks its connection's [`Dialect`] for the fragment; the metering hot
 //! paths and the report queries live in the backends' own folders.
 
+pub(crate) mod admins;
 pub(crate) mod audit;
 pub(crate) mod backend;
 pub(crate) mod cycles;

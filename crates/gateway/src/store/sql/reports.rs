@@ -12,15 +12,27 @@ use chrono::{DateTime, Utc};
 /// back so it reads as an integer.
 const SELECT: &str = "SELECT r.user_id AS user_id, u.email AS email, u.plan AS plan, \
      {period} AS period_start, {end} AS period_end, \
-     COUNT(*) FILTER (WHERE r.status = 'success') AS success, \
-     COUNT(*) FILTER (WHERE r.status = 'error') AS error, \
-     COUNT(*) FILTER (WHERE r.status = 'cancelled') AS cancelled, \
-     COUNT(*) FILTER (WHERE r.status = 'quota_exceeded') AS quota_exceeded, \
-     COUNT(*) FILTER (WHERE r.status = 'rate_limited') AS rate_limited, \
-     COUNT(*) FILTER (WHERE r.status = 'pending') AS pending, \
+     {count:success} AS success, \
+     {count:error} AS error, \
+     {count:cancelled} AS cancelled, \
+     {count:quota_exceeded} AS quota_exceeded, \
+     {count:rate_limited} AS rate_limited, \
+     {count:pending} AS pending, \
      CAST(COALESCE(SUM(r.audio_ms), 0) AS BIGINT) AS audio_ms, \
      CAST(COALESCE(SUM(r.text_length), 0) AS BIGINT) AS characters \
-     FROM usage_records r JOIN users u ON u.id = r.user_id";
+     FROM ({records}) r JOIN users u ON u.id = r.user_id";
+
+/// Usage records and refusal counts as one relation: a record is one request, a refusal
+/// count is `requests` of them at its hour, with no audio or text. `{time}` is SQLite's
+/// integer time key, present in both tables there.
+const RECORDS: &str =
+    "SELECT user_id, created_at,{time} status, audio_ms, text_length, 1 AS n FROM usage_records \
+     UNION ALL SELECT user_id, created_at,{time} status, 0, 0, requests FROM usage_refusals";
+
+/// The requests of one status in a group.
+fn count(status: &str) -> String {
+    format!("CAST(COALESCE(SUM(r.n) FILTER (WHERE r.status = '{status}'), 0) AS BIGINT)")
+}
 
 /// The closed cycle holding a record, if any (at most one: a user's closed cycles do not
 /// overlap). Found through the `(user_id, period_start)` unique index.
@@ -59,9 +71,24 @@ pub(crate) fn build(
         ReportPeriod::Month => ("", keys.month.to_string(), None),
         ReportPeriod::Cycle => (CYCLE_JOIN, cycle, Some(CYCLE_END)),
     };
-    let select = SELECT
+    let time_key = match dialect {
+        Dialect::Sqlite => " created_ns,",
+        Dialect::Postgres => "",
+    };
+    let mut select = SELECT
+        .replace("{records}", &RECORDS.replace("{time}", time_key))
         .replace("{period}", &key)
         .replace("{end}", end.unwrap_or(keys.null_end));
+    for status in [
+        "success",
+        "error",
+        "cancelled",
+        "quota_exceeded",
+        "rate_limited",
+        "pending",
+    ] {
+        select = select.replace(&format!("{{count:{status}}}"), &count(status));
+    }
     let mut sql = Query::new(format!("{select}{join} WHERE TRUE"));
     if let Some(user_id) = query.user_id {
         sql.push(" AND r.user_id = ").push_bind(user_id);

@@ -11,7 +11,7 @@ use super::backend::Backend;
 use super::{audit, cycles, keys, metering, usage, users, voices, Conn, Query};
 use crate::domain::audit::{AuditEntry, AuditRecord};
 use crate::domain::cycle::BillingPeriod;
-use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, UsageStatus, User, Voice};
+use crate::domain::records::{ApiKeyRecord, UsageRecord, UsageStats, User, Voice};
 use crate::store::reports::{UsageReportQuery, UsageReportRow};
 use crate::store::*;
 
@@ -217,20 +217,10 @@ impl<B: Backend> Store for SqlStore<B> {
         .await
     }
 
-    async fn record_refusal(
-        &self,
-        usage: &UsageContext,
-        status: UsageStatus,
-        error_code: &str,
-        error_message: &str,
-    ) -> Result<(), StoreError> {
-        let usage = usage.clone();
-        let (code, message) = (error_code.to_owned(), error_message.to_owned());
-        self.write(move |c| {
-            async move { metering::record_refusal(c, &usage, status, &code, &message).await }
-                .boxed()
-        })
-        .await
+    async fn count_refusals(&self, counts: &[RefusalCount]) -> Result<(), StoreError> {
+        let counts = counts.to_vec();
+        self.write(move |c| async move { metering::count_refusals(c, &counts).await }.boxed())
+            .await
     }
 
     async fn reap_expired(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {

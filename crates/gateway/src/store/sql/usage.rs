@@ -156,17 +156,20 @@ pub(crate) async fn stats(conn: &mut dyn Conn, user_id: i64) -> Result<UsageStat
          COUNT(*) FILTER (WHERE status NOT IN ('success', 'pending')) AS failed, \
          COUNT(*) FILTER (WHERE status = 'quota_exceeded') AS quota, \
          COUNT(*) FILTER (WHERE status = 'rate_limited') AS rate, \
-         CAST(COALESCE(SUM(audio_ms), 0) AS BIGINT) AS audio \
+         CAST(COALESCE(SUM(audio_ms), 0) AS BIGINT) AS audio, \
+         (SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM usage_refusals WHERE user_id = $1) AS refused \
          FROM usage_records WHERE user_id = $1",
     )
     .bind(user_id);
+    // Refusals by a limit are counted, not recorded: they add to the totals as failures.
     fetch_one(conn, &query, |row| {
+        let refused: i64 = get(row, "refused")?;
         Ok(UsageStats {
-            total_requests: get(row, "total")?,
+            total_requests: get::<i64>(row, "total")? + refused,
             successful_requests: get(row, "success")?,
-            failed_requests: get(row, "failed")?,
+            failed_requests: get::<i64>(row, "failed")? + refused,
             quota_exceeded_requests: get(row, "quota")?,
-            rate_limited_requests: get(row, "rate")?,
+            rate_limited_requests: get::<i64>(row, "rate")? + refused,
             total_audio_ms: get(row, "audio")?,
         })
     })

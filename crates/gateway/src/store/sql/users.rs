@@ -3,9 +3,10 @@
 use chrono::Utc;
 
 use super::rows::{self, USER_COLUMNS};
-use super::{audit, fetch_all, fetch_count, fetch_one, get, keys, Conn, Query};
+use super::{admins, audit, fetch_all, fetch_count, fetch_one, get, keys, Conn, Query};
 use crate::domain::audit::AuditEntry;
 use crate::domain::cycle;
+use crate::domain::plan::Role;
 use crate::domain::records::{ApiKeyRecord, User};
 use crate::store::{NewKey, NewUser, Page, StoreError, UserFilter, UserPatch};
 
@@ -92,6 +93,12 @@ pub(crate) async fn update(
     audit_entry: AuditEntry,
 ) -> Result<User, StoreError> {
     let lock = conn.dialect().for_update();
+    // Deactivating an admin, or taking the role, may leave no admin able to sign in.
+    let demotes = patch.is_active == Some(false) || patch.role.is_some_and(|r| r != Role::Admin);
+    let guarded = demotes && admins::is_active_admin(conn, id).await?;
+    if guarded {
+        admins::lock_active_admins(conn).await?;
+    }
     let current = get_user(conn, id, lock).await?;
     let plan = patch.plan.unwrap_or(current.plan);
     let (quota_ms, quota_custom) = match patch.quota_ms {
@@ -115,6 +122,9 @@ pub(crate) async fn update(
     .bind(Utc::now())
     .bind(id);
     conn.execute(&query).await?;
+    if guarded {
+        admins::require_a_usable_admin_key(conn).await?;
+    }
     let updated = get_user(conn, id, "").await?;
     audit::insert(conn, &audit_entry.target(id)).await?;
     Ok(updated)

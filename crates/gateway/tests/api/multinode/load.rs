@@ -4,7 +4,7 @@
 #[allow(unused_imports)]
 use super::*;
 
-/// What a request's usage record must say.
+/// What a request's outcome must leave on the books.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Outcome {
     /// 200, billed this many ms.
@@ -20,12 +20,14 @@ pub(super) enum Outcome {
 }
 
 impl Outcome {
-    pub(super) fn record_status(self) -> (&'static str, Option<&'static str>) {
+    /// The usage record's status and error code; none for a refusal by a limit, which is
+    /// counted per hour instead.
+    pub(super) fn record_status(self) -> Option<(&'static str, Option<&'static str>)> {
         match self {
-            Outcome::Success(_) => ("success", None),
-            Outcome::RateLimited | Outcome::Busy => ("rate_limited", Some("rate_limited")),
-            Outcome::Quota => ("quota_exceeded", Some("quota_exceeded")),
-            Outcome::LeaseExpired => ("error", Some("lease_expired")),
+            Outcome::Success(_) => Some(("success", None)),
+            Outcome::RateLimited | Outcome::Busy => None,
+            Outcome::Quota => Some(("quota_exceeded", Some("quota_exceeded"))),
+            Outcome::LeaseExpired => Some(("error", Some("lease_expired"))),
         }
     }
 
@@ -319,6 +321,24 @@ type Row = (String, String, i64, Option<String>);
 /// the rate limit over `window` (since before the user's first synthesis request).
 pub(super) async fn check_books(cx: &Cx, user: &User, window: Duration, node: usize) {
     let sent = cx.ledger.lock().unwrap().get(&user.id).cloned().unwrap();
+    let refused = sent
+        .iter()
+        .filter(|(_, o)| o.record_status().is_none())
+        .count() as i64;
+    let counted =
+        crate::helpers::wait_for(Duration::from_secs(10), "the refusal counts", || async {
+            let (counted,): (i64,) = sqlx::query_as(
+                "SELECT COALESCE(SUM(requests), 0)::BIGINT FROM usage_refusals WHERE user_id = $1",
+            )
+            .bind(user.id)
+            .fetch_one(&cx.pool)
+            .await
+            .unwrap();
+            (counted >= refused).then_some(counted)
+        })
+        .await;
+    assert_eq!(counted, refused, "user {}: refusals counted", user.id);
+    let sent_records = sent.len() - refused as usize;
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT request_id, status, audio_ms, error_code FROM usage_records WHERE user_id = $1",
     )
@@ -328,11 +348,10 @@ pub(super) async fn check_books(cx: &Cx, user: &User, window: Duration, node: us
     .unwrap();
     assert_eq!(
         rows.len(),
-        sent.len(),
-        "user {}: {} usage records for {} requests",
+        sent_records,
+        "user {}: {} usage records for {sent_records} requests admitted",
         user.id,
         rows.len(),
-        sent.len()
     );
     let mut by_request: HashMap<&str, Vec<&Row>> = HashMap::new();
     for row in &rows {
@@ -341,9 +360,12 @@ pub(super) async fn check_books(cx: &Cx, user: &User, window: Duration, node: us
     let mut billed_ms = 0;
     for (rid, outcome) in &sent {
         let records = by_request.get(rid.as_str()).map_or(&[][..], Vec::as_slice);
+        let Some((want_status, want_code)) = outcome.record_status() else {
+            assert!(records.is_empty(), "refused request {rid} has a record");
+            continue;
+        };
         assert_eq!(records.len(), 1, "request {rid} ({outcome:?}): {records:?}");
         let (_, status, audio_ms, error_code) = records[0];
-        let (want_status, want_code) = outcome.record_status();
         assert_eq!(
             (status.as_str(), error_code.as_deref()),
             (want_status, want_code),
@@ -384,7 +406,7 @@ pub(super) async fn check_books(cx: &Cx, user: &User, window: Duration, node: us
     assert_eq!(ms(&me["quota_seconds"]), user.quota_ms);
     let usage = cx.get(node, "/v1/usage?limit=200", &user.key).await;
     let usage = usage["data"].as_array().unwrap();
-    assert_eq!(usage.len(), sent.len());
+    assert_eq!(usage.len(), sent_records);
     let listed: i64 = usage.iter().map(|u| ms(&u["audio_seconds"])).sum();
     assert_eq!(listed, used_ms, "user {}: /v1/usage audio_seconds", user.id);
     let stats = cx.get(node, "/v1/usage/stats", &user.key).await;

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use chrono::Utc;
 use odeadev_tts::domain::plan::Plan;
-use odeadev_tts::domain::records::UsageStatus;
+use odeadev_tts::store::Reservation;
 use serde_json::Value;
 
 use super::{open_store, store_user, usage_context};
@@ -32,17 +32,15 @@ async fn fixture() -> Fixture {
     let store = open_store(&url).await;
     let pro = store_user(store.as_ref(), "pro@example.com", Plan::Pro).await;
     let free = store_user(store.as_ref(), "free,\"quoted\"@example.com", Plan::Free).await;
+    let lease = Utc::now() + chrono::Duration::minutes(5);
     for (user, n) in [(pro, 3), (free, 2)] {
         for _ in 0..n {
-            store
-                .record_refusal(
-                    &usage_context(user, 5),
-                    UsageStatus::QuotaExceeded,
-                    "quota_exceeded",
-                    "no quota",
-                )
+            // An estimate beyond any plan's quota: refused, and recorded as quota_exceeded.
+            let refused = store
+                .reserve(&usage_context(user, 5), i64::MAX / 4, lease)
                 .await
                 .unwrap();
+            assert!(matches!(refused, Reservation::Insufficient { .. }));
         }
     }
     Fixture {

@@ -2,10 +2,10 @@
 //! `billing_periods` and the current one from the user's row.
 
 use chrono::{DateTime, Duration, Utc};
-use odeadev_tts::domain::records::UsageStatus;
+use odeadev_tts::store::RefusalCount;
 use serde_json::{json, Value};
 
-use super::{open_store, report, row_for, usage_context};
+use super::{open_store, report, row_for};
 use crate::direct_sql::{run_sql, SqlArg};
 use crate::helpers::*;
 
@@ -112,9 +112,8 @@ async fn usage_report_by_cycle_puts_records_outside_every_cycle_under_their_day(
     // A current cycle that starts tomorrow and no closed one: today's records fit no cycle.
     let start = Utc::now() + Duration::days(1);
     move_cycle(&app, id, start, start + Duration::days(30)).await;
-    let context = usage_context(id, 5);
     store
-        .record_refusal(&context, UsageStatus::RateLimited, "rate_limited", "slow")
+        .count_refusals(&[RefusalCount::rate_limited(id, Utc::now(), 1)])
         .await
         .unwrap();
     let rows = report(&app, &format!("?period=cycle&user_id={id}")).await;

@@ -99,14 +99,14 @@ pub(super) async fn metering(store: &dyn Store, alice: i64) {
         0
     );
 
-    let limited = usage(alice);
+    // Refusals by a limit add to counts per user and hour, from any number of nodes.
+    let now = Utc::now();
     store
-        .record_refusal(
-            &limited,
-            UsageStatus::RateLimited,
-            "rate_limited",
-            "slow down",
-        )
+        .count_refusals(&[RefusalCount::rate_limited(alice, now, 2)])
+        .await
+        .unwrap();
+    store
+        .count_refusals(&[RefusalCount::rate_limited(alice, now, 1)])
         .await
         .unwrap();
     let u = store.get_user(alice).await.unwrap();
@@ -122,13 +122,8 @@ pub(super) async fn metering(store: &dyn Store, alice: i64) {
         )
         .await
         .unwrap();
-    assert_eq!(records.len(), 6);
-    let newest = &records[0];
-    assert_eq!(
-        (newest.id.as_str(), newest.status),
-        (limited.id.as_str(), UsageStatus::RateLimited)
-    );
-    assert_eq!(newest.error_code.as_deref(), Some("rate_limited"));
+    assert_eq!(records.len(), 5, "counted refusals are not records");
+    assert!(records.iter().all(|r| r.status != UsageStatus::RateLimited));
     let reaped = records.iter().find(|r| r.id == dead.id).unwrap();
     assert_eq!(
         (reaped.status, reaped.audio_ms, reaped.error_code.as_deref()),
@@ -154,7 +149,7 @@ pub(super) async fn metering(store: &dyn Store, alice: i64) {
             .list_usage(
                 alice,
                 Page {
-                    offset: 5,
+                    offset: 4,
                     limit: 10
                 }
             )
@@ -171,7 +166,7 @@ pub(super) async fn metering(store: &dyn Store, alice: i64) {
             stats.successful_requests,
             stats.failed_requests
         ),
-        (6, 2, 4)
+        (8, 2, 6)
     );
     assert_eq!(
         (
@@ -179,7 +174,7 @@ pub(super) async fn metering(store: &dyn Store, alice: i64) {
             stats.rate_limited_requests,
             stats.total_audio_ms
         ),
-        (1, 1, 4_600)
+        (1, 3, 4_600)
     );
 }
 
@@ -223,6 +218,25 @@ pub(super) async fn lost_reservation(store: &dyn Store) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.get_user(carol.id).await.unwrap().used_ms, 2_500);
+
+    // With the quota nearly spent, a lost reservation bills only what is still free: the
+    // crash gave the audio away rather than take the user past the quota.
+    let nearly = UserPatch {
+        used_ms: Some(carol.quota_ms - 1_000),
+        ..UserPatch::default()
+    };
+    store.update_user(carol.id, nearly, audit()).await.unwrap();
+    let late = usage(carol.id);
+    let settled = store
+        .settle_unreserved(&late, settlement(UsageStatus::Success, 5_000))
+        .await
+        .unwrap();
+    assert_eq!(settled.remaining_ms, 0);
+    let u = store.get_user(carol.id).await.unwrap();
+    assert_eq!(u.used_ms, u.quota_ms, "never past the quota");
+    let records = store.list_usage(carol.id, page).await.unwrap();
+    let record = records.iter().find(|r| r.id == late.id).unwrap();
+    assert_eq!(record.audio_ms, 1_000, "the record bills what was billed");
 }
 
 pub(super) async fn concurrency(store: Arc<dyn Store>) {
