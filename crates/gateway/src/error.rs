@@ -167,7 +167,9 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound("not found".into()),
             StoreError::Conflict(what) => ApiError::Conflict(format!("{what} already exists")),
-            StoreError::Unavailable(cause) => ApiError::StoreUnavailable { cause },
+            StoreError::Unavailable(cause) | StoreError::Unanswered(cause) => {
+                ApiError::StoreUnavailable { cause }
+            }
             StoreError::Corrupt(cause) => ApiError::Internal { cause },
         }
     }

@@ -35,12 +35,23 @@ pub enum StoreError {
     /// A unique value is taken.
     #[error("conflict: {0}")]
     Conflict(&'static str),
-    /// The database could not be reached or failed.
+    /// The database could not be reached or failed; nothing was written.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// A statement was sent and no answer came (the server hung, or the connection broke):
+    /// the write may or may not have been applied.
+    #[error("database gave no answer: {0}")]
+    Unanswered(String),
     /// Stored data we cannot read (a bug or a manual edit).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether the database is out of reach (not answering), as opposed to answering no.
+    pub fn is_outage(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Unanswered(_))
+    }
 }
 
 /// All persistent state of the gateway.

@@ -3,6 +3,7 @@
 //! cannot parse, bodies too large or too slow, twins of an email, floods past the rate limit.
 
 mod database_crash;
+mod database_outage;
 mod flood;
 mod framing;
 mod identity;

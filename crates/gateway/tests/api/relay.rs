@@ -1,7 +1,7 @@
 //! A TCP relay between the gateway and a dependency (the simulator, Redis) that the tests can
 //! break like a real outage or a server's idle close: it counts the connections the gateway
-//! opens, closes them, stops listening altogether, or freezes (holds every byte, closes
-//! nothing: a hung server).
+//! opens, closes them, stops listening altogether (and listens again on the same port), or
+//! freezes (holds every byte, closes nothing: a hung server) and thaws.
 //!
 //! Every close returns only once the relayed sockets are gone. Aborting a task only queues its
 //! cancellation, and the runtime may run the gateway's next request, and the relay task that
@@ -28,7 +28,13 @@ pub struct Relay {
 impl Relay {
     /// Listens on a random loopback port and relays every connection to `target` (host:port).
     pub async fn to(target: String) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Relay::listen("127.0.0.1:0".parse().unwrap(), target).await
+    }
+
+    /// Listens on `address` (the one a cut relay had: the target is reachable again where it
+    /// was) and relays every connection to `target`.
+    pub async fn listen(address: SocketAddr, target: String) -> Relay {
+        let listener = TcpListener::bind(address).await.unwrap();
         let address = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
         let connections = Arc::new(Mutex::new(JoinSet::new()));
@@ -75,6 +81,11 @@ impl Relay {
     /// target looks hung.
     pub fn freeze(&self) {
         self.frozen.send_replace(true);
+    }
+
+    /// Lets the held bytes through again, and everything after them.
+    pub fn thaw(&self) {
+        self.frozen.send_replace(false);
     }
 
     /// Closes every connection relayed so far, on both sides; new ones are still accepted.

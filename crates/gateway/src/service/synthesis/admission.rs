@@ -6,12 +6,12 @@ use chrono::Utc;
 use super::{Job, SynthesisError, SynthesisService, TtsParams};
 use crate::domain::estimate::estimate_ms;
 use crate::domain::options::Emotion;
-use crate::domain::records::Voice;
+use crate::domain::records::{UsageStatus, Voice};
 use crate::engine::SynthesisRequest;
 use crate::error::ApiError;
 use crate::limits::{Admitted, RateDecision, Slot};
 use crate::service::auth::Principal;
-use crate::store::{Reservation, UsageContext, VoiceFilter};
+use crate::store::{Reservation, Settlement, StoreError, UsageContext, VoiceFilter};
 
 impl SynthesisService {
     pub(super) async fn resolve_voice(&self, requested: Option<&str>) -> Result<Voice, ApiError> {
@@ -78,7 +78,19 @@ impl SynthesisService {
             text_length: params.text.chars() as i64,
         };
         let lease_until = Utc::now() + self.lease;
-        match self.store.reserve(&context, estimate, lease_until).await? {
+        let reserved = match self.store.reserve(&context, estimate, lease_until).await {
+            Ok(reserved) => reserved,
+            Err(StoreError::Unanswered(cause)) => {
+                // The reservation may land after this 503 (a hung server, a broken
+                // connection): owe its release so it cannot hold quota until its lease runs
+                // out. Its record says what happened; if the reservation never landed, the
+                // record written instead keeps a late one from landing.
+                self.owe(&context, unanswered_reservation());
+                return Err(StoreError::Unanswered(cause).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match reserved {
             Reservation::Reserved => {}
             Reservation::Insufficient { available_ms } => {
                 crate::metrics::quota_refused(principal.user.plan.as_str());
@@ -160,5 +172,17 @@ impl SynthesisService {
                 })
             }
         }
+    }
+}
+
+/// How a request whose reservation got no answer is settled: failed, nothing billed.
+fn unanswered_reservation() -> Settlement {
+    Settlement {
+        status: UsageStatus::Error,
+        billed_ms: 0,
+        error_code: Some("database_unavailable".into()),
+        error_message: Some(
+            "the database did not answer the reservation; nothing was billed".into(),
+        ),
     }
 }

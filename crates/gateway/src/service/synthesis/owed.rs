@@ -114,7 +114,7 @@ impl SynthesisService {
                 Ok(_) => self.forget(&owed.usage.id),
                 // Written by an earlier try whose answer was lost: settled.
                 Err(StoreError::Conflict(_)) => self.forget(&owed.usage.id),
-                Err(StoreError::Unavailable(e)) => {
+                Err(e) if e.is_outage() => {
                     tracing::debug!(error = %e, "the database is still down; settlements wait");
                     down = true;
                     left.push(owed);

@@ -63,7 +63,7 @@ impl SynthesisService {
                     job.usage.id
                 )))
             }
-            Err(StoreError::Unavailable(e)) => {
+            Err(e) if e.is_outage() => {
                 tracing::warn!(usage_id = %job.usage.id, error = %e, "could not settle now");
                 self.owe(&job.usage, settlement);
                 Settling::Owed

@@ -11,15 +11,24 @@ use super::gate::Gate;
 use crate::store::sql::{Arg, Conn, Dialect, Query, Row, RowSink};
 use crate::store::StoreError;
 
-/// An sqlx error as the store reports it.
+/// An sqlx error of a statement as the store reports it.
 pub(crate) fn db_err(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict("unique"),
-        // Everything else (I/O, TLS, pool timeout, statement timeout, server errors) means the
-        // database cannot do the job right now.
+        // The connection broke while the statement was out: it may have been applied.
+        sqlx::Error::Io(_) | sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => {
+            StoreError::Unanswered(e.to_string())
+        }
+        // Everything else (pool timeout, statement timeout, server errors) means the
+        // database cannot do the job right now, and did not do it.
         _ => StoreError::Unavailable(e.to_string()),
     }
+}
+
+/// An sqlx error of getting a connection: nothing was sent.
+pub(crate) fn connect_err(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
 }
 
 /// `query` as sqlx's, its values bound with their PostgreSQL types.

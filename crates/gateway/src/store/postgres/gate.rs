@@ -133,9 +133,9 @@ impl Gate {
         }
     }
 
-    /// The error of a call that outlived its deadline.
+    /// The error of a call that outlived its deadline: whatever it sent may still be applied.
     pub(super) fn timed_out(&self) -> StoreError {
-        StoreError::Unavailable(format!(
+        StoreError::Unanswered(format!(
             "the database gave no answer within {} ms",
             self.deadline.as_millis()
         ))

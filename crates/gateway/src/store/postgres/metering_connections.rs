@@ -20,7 +20,7 @@ use sqlx::postgres::{
 use sqlx::{ConnectOptions, Connection};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::connection::db_err;
+use super::connection::{connect_err, db_err};
 use super::gate::Gate;
 use super::PING_AFTER_IDLE;
 use crate::store::{PoolStats, StoreError};
@@ -79,7 +79,7 @@ impl MeteringConnections {
             MeteringConnections::Shared(pool, gate) => {
                 let conn = pool.acquire().await;
                 gate.connected(&conn);
-                Ok(MeteringConnection::Shared(conn.map_err(db_err)?))
+                Ok(MeteringConnection::Shared(conn.map_err(connect_err)?))
             }
             MeteringConnections::Own(stack) => stack.take().await,
         }
@@ -153,7 +153,7 @@ impl Stack {
         let connected = tokio::time::timeout(self.acquire_timeout, self.options.connect())
             .await
             .map_err(|_| StoreError::Unavailable("timed out connecting to the database".into()))
-            .and_then(|connected| connected.map_err(db_err));
+            .and_then(|connected| connected.map_err(connect_err));
         self.gate.connected(&connected);
         connected
     }

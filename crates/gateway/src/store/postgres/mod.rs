@@ -24,7 +24,7 @@ use super::reports::{UsageReportQuery, UsageReportRow};
 use super::schema;
 use super::sql::backend::{Backend, Work};
 use super::{PoolStats, Reservation, Settled, Settlement, StoreError, UsageContext};
-use connection::{db_err, PgConn};
+use connection::{connect_err, db_err, PgConn};
 use gate::Gate;
 use metering_connections::MeteringConnections;
 
@@ -95,7 +95,7 @@ impl PostgresBackend {
             })
             .connect_with(options.clone())
             .await
-            .map_err(db_err)?;
+            .map_err(connect_err)?;
         let gate = Arc::new(Gate::new(
             settings.statement_timeout + gate::DEADLINE_MARGIN,
         ));
@@ -125,7 +125,7 @@ impl PostgresBackend {
     /// afterwards: the migrator does not unlock on error, and ending the session releases
     /// the lock whatever happened.
     pub(crate) async fn migrate(&self) -> Result<(), StoreError> {
-        let mut conn = self.migrate_options.connect().await.map_err(db_err)?;
+        let mut conn = self.migrate_options.connect().await.map_err(connect_err)?;
         let result = MIGRATOR.run(&mut conn).await;
         let _ = conn.close().await;
         result.map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -163,7 +163,7 @@ impl PostgresBackend {
         self.gate.admit()?;
         let conn = self.pool.acquire().await;
         self.gate.connected(&conn);
-        conn.map_err(db_err)
+        conn.map_err(connect_err)
     }
 
     /// The shared pool and the metering connections, for the pool gauge.

@@ -5,7 +5,7 @@ use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use sqlx::PgPool;
 
-use super::connection::{db_err, prepared};
+use super::connection::{connect_err, db_err, prepared};
 use crate::store::reports::{ReportPeriod, UsageReportQuery, UsageReportRow};
 use crate::store::sql::reports::{build, report_row, PeriodKeys};
 use crate::store::sql::{get, Dialect, Row};
@@ -35,7 +35,7 @@ pub(super) fn usage(
     let period = query.period;
     let sql = build(Dialect::Postgres, &KEYS, query);
     Box::pin(async_stream::try_stream! {
-        let mut conn = pool.acquire().await.map_err(db_err)?;
+        let mut conn = pool.acquire().await.map_err(connect_err)?;
         let mut rows = prepared(&sql).fetch(&mut *conn);
         while let Some(found) = rows.try_next().await.map_err(db_err)? {
             yield row(&found, period)?;
