@@ -71,15 +71,7 @@ async fn metrics_count_requests_without_secrets_or_user_labels() {
         .status(),
         429
     );
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for name in [
         "odeadev_http_requests_total",
         "odeadev_http_request_duration_seconds",

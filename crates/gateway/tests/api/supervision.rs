@@ -26,15 +26,7 @@ async fn ready_until(app: &TestApp, limit: Duration, done: impl Fn(u16, &Value) 
 }
 
 async fn metric(app: &TestApp, line_start: &str) -> Option<String> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     text.lines()
         .find(|l| l.starts_with(line_start))
         .map(str::to_string)

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::Books;
 use crate::helpers::*;
 use crate::relay::Relay;
 
@@ -39,24 +40,13 @@ async fn recovered(app: &TestApp, key: &str) {
     .await;
 }
 
-/// The database says: nothing reserved, nothing pending, used = the records' audio.
+/// Waits until nothing is reserved or pending and used = the records' audio.
 async fn books_balance(url: &str, user_id: i64) {
-    use sqlx::Connection;
     wait_for(Duration::from_secs(15), "the books to balance", || async {
-        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        let books: (i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT u.used_ms, u.reserved_ms, \
-             (SELECT COALESCE(SUM(r.audio_ms), 0)::BIGINT FROM usage_records r WHERE r.user_id = u.id), \
-             (SELECT COUNT(*) FROM usage_records r WHERE r.user_id = u.id AND r.status = 'pending') \
-             FROM users u WHERE u.id = $1",
-        )
-        .bind(user_id)
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-        let _ = conn.close().await;
-        let (used, reserved, billed, pending) = books;
-        (reserved == 0 && pending == 0 && used == billed).then_some(())
+        Books::read(url, user_id)
+            .await
+            .settled_and_balanced()
+            .then_some(())
     })
     .await;
 }
