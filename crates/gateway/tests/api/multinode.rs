@@ -21,12 +21,14 @@ use serde_json::{json, Value};
 
 use crate::helpers::{required_service, PgTestDatabase, SIM_KEY};
 
+mod books;
 mod cluster;
 
 use cluster::*;
 
 mod load;
 
+use books::*;
 use load::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
