@@ -36,9 +36,11 @@ run: models release
 ## crates are compiled once, by clippy-driver (tools/rustc-with-clippy): the test build is
 ## the lint, and every target `cargo test` builds (lib, bins, tests, examples) is linted.
 ## The SDK test then runs against the binaries that build left in target/debug. The model
-## fetcher's own tests run first (offline, on archives they make; no models needed).
+## fetcher's own tests run first (offline, on archives they make), then `make models`: the
+## Piper tests speak with the voice it fetches.
 test: deps
 	python3 -m unittest discover -s tools -p 'test_*.py'
+	$(MAKE) models
 	$(CARGO) fmt --all -- --check
 	RUSTC_WORKSPACE_WRAPPER="$(CURDIR)/tools/rustc-with-clippy" $(CARGO) test --locked --workspace
 	$(MAKE) sdk-run
