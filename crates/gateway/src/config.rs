@@ -54,6 +54,12 @@ pub struct LocalSettings {
     pub max_concurrent: usize,
     /// Time allowed for one synthesis.
     pub timeout: Duration,
+    /// Longest wait for a free slot of the Piper engine before a 503 (`ODEADEV_LOCAL_QUEUE_TIMEOUT_MS`).
+    pub queue_timeout: Duration,
+    /// Folder of the neural voices' files (`ODEADEV_MODELS_DIR`).
+    pub models_dir: PathBuf,
+    /// The ONNX Runtime shared library (`ODEADEV_ONNXRUNTIME`).
+    pub onnxruntime: PathBuf,
 }
 
 /// Log output shape.
@@ -228,6 +234,9 @@ impl Settings {
             }
         };
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let models_dir = env
+            .get("ODEADEV_MODELS_DIR")
+            .map_or_else(|| PathBuf::from("models"), PathBuf::from);
         Ok(Settings {
             bind,
             db_max_connections: parse_num(
@@ -261,6 +270,12 @@ impl Settings {
                     "a number in 1..=256",
                 )?,
                 timeout: millis(env, "ODEADEV_LOCAL_TIMEOUT_MS", 30_000, 100, 600_000)?,
+                queue_timeout: millis(env, "ODEADEV_LOCAL_QUEUE_TIMEOUT_MS", 3_000, 0, 600_000)?,
+                onnxruntime: env.get("ODEADEV_ONNXRUNTIME").map_or_else(
+                    || models_dir.join("onnxruntime").join("libonnxruntime.so"),
+                    PathBuf::from,
+                ),
+                models_dir,
             },
             default_voice: env.get("ODEADEV_DEFAULT_VOICE"),
             lease: secs(env, "ODEADEV_LEASE_SECS", 300, 1, 86_400)?,

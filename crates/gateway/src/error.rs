@@ -73,6 +73,9 @@ pub enum ApiError {
     /// The engine did not answer in time.
     #[error("the speech engine did not answer in time")]
     UpstreamTimeout,
+    /// Every slot of the local engine stayed taken for the whole bounded wait.
+    #[error("the local speech engine is busy; please retry in a moment")]
+    EngineBusy,
     /// The database failed.
     #[error("the service is temporarily unavailable; please retry later")]
     StoreUnavailable {
@@ -105,6 +108,7 @@ impl ApiError {
             ApiError::EngineUnavailable { .. } | ApiError::StoreUnavailable { .. } => 503,
             ApiError::UpstreamFailed { .. } => 502,
             ApiError::UpstreamTimeout => 504,
+            ApiError::EngineBusy => 503,
             ApiError::Internal { .. } => 500,
         }
     }
@@ -127,6 +131,7 @@ impl ApiError {
             ApiError::EngineUnavailable { .. } => "engine_unavailable",
             ApiError::UpstreamFailed { .. } => "upstream_error",
             ApiError::UpstreamTimeout => "upstream_timeout",
+            ApiError::EngineBusy => "engine_busy",
             ApiError::StoreUnavailable { .. } => "service_unavailable",
             ApiError::Internal { .. } => "internal_error",
         }
@@ -188,6 +193,7 @@ impl From<EngineError> for ApiError {
                 cause,
             },
             EngineError::Timeout => ApiError::UpstreamTimeout,
+            EngineError::Busy => ApiError::EngineBusy,
             EngineError::InvalidInput(_) => {
                 ApiError::field("text", "the speech engine could not synthesize this input")
             }

@@ -1,5 +1,9 @@
 //! Builds the application from settings: store, migrations, engines, services, listener.
 
+mod engines;
+
+pub use engines::{engines, Engines};
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,9 +19,6 @@ use crate::domain::audit::Actor;
 use crate::domain::identity::{DisplayName, Email};
 use crate::domain::plan::{Plan, Role};
 use crate::domain::records::User;
-use crate::engine::local::{LocalEngine, LocalEngineSettings};
-use crate::engine::minimax::MinimaxEngine;
-use crate::engine::EngineRegistry;
 use crate::http::{router, AppState};
 use crate::limits::Limiter;
 use crate::runtime::supervision::Supervisor;
@@ -142,27 +143,6 @@ async fn create_admin_in(
         .map_err(|e| anyhow::anyhow!("creating the admin: {e}"))
 }
 
-/// Builds the engines this deployment has.
-pub async fn engines(settings: &Settings) -> anyhow::Result<EngineRegistry> {
-    let local = LocalEngine::new(LocalEngineSettings {
-        program: settings.local.program.clone(),
-        max_concurrent: settings.local.max_concurrent,
-        timeout: settings.local.timeout,
-    })
-    .await;
-    if let Some(reason) = crate::engine::Engine::unavailable_reason(&local) {
-        tracing::warn!(reason, "local engine unavailable");
-    }
-    let mut registry = EngineRegistry::default().with(Arc::new(local));
-    if let Some(minimax) = &settings.minimax {
-        let engine = Arc::new(MinimaxEngine::new(minimax.clone())?);
-        registry = registry.with(engine.clone()).with_cloner(engine);
-    } else {
-        tracing::info!("MINIMAX_API_KEY not set: MiniMax voices are unavailable");
-    }
-    Ok(registry)
-}
-
 /// A bound, ready-to-serve application.
 pub struct Application {
     listener: TcpListener,
@@ -211,7 +191,10 @@ impl Application {
         let recent_voices = Arc::new(VoiceCache::default());
         let auth = Authenticator::new(store.clone(), pepper, recent_keys.clone())
             .with_limiter(limits.clone());
-        let engines = engines(&settings).await?;
+        let Engines {
+            registry: engines,
+            piper_voices,
+        } = engines(&settings).await?;
         let voices = VoiceCatalogue::new(store.clone(), engines.clone());
         let state = AppState {
             admin: AdminServices::new(
@@ -237,6 +220,8 @@ impl Application {
             database: database.clone(),
             openai_voices: Arc::new(settings.openai_voices.iter().cloned().collect()),
         };
+        engines::register_piper_voices(&state.admin.voices, state.store.as_ref(), &piper_voices)
+            .await?;
         crate::metrics::install();
         let listener = TcpListener::bind(settings.bind)
             .await

@@ -252,6 +252,18 @@ pub(crate) static SETTINGS: &[SettingKey] = &[
         Integer,
         |s| millis(s.local.timeout),
     ),
+    setting(
+        "ODEADEV_LOCAL_QUEUE_TIMEOUT_MS",
+        "local.queue_timeout_ms",
+        Integer,
+        |s| millis(s.local.queue_timeout),
+    ),
+    setting("ODEADEV_MODELS_DIR", "local.models_dir", Text, |s| {
+        s.local.models_dir.display().to_string()
+    }),
+    setting("ODEADEV_ONNXRUNTIME", "local.onnxruntime", Text, |s| {
+        s.local.onnxruntime.display().to_string()
+    }),
     setting("MINIMAX_API_KEY", "minimax.api_key", Text, |s| {
         secret(s.minimax.is_some())
     }),

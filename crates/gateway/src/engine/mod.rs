@@ -6,6 +6,7 @@
 pub mod breaker;
 pub mod local;
 pub mod minimax;
+pub mod piper;
 mod registry;
 
 pub use registry::EngineRegistry;
@@ -27,6 +28,8 @@ pub enum Provider {
     Minimax,
     /// eSpeak NG on this machine.
     Local,
+    /// Piper neural voices on this machine (ONNX Runtime).
+    Piper,
 }
 
 impl Provider {
@@ -35,6 +38,7 @@ impl Provider {
         match self {
             Provider::Minimax => "minimax",
             Provider::Local => "local",
+            Provider::Piper => "piper",
         }
     }
 
@@ -43,6 +47,7 @@ impl Provider {
         match value {
             "minimax" => Some(Provider::Minimax),
             "local" => Some(Provider::Local),
+            "piper" => Some(Provider::Piper),
             _ => None,
         }
     }
@@ -56,6 +61,9 @@ impl Provider {
             }
             Provider::Local => {
                 "this voice is served by the local engine, which is not configured on this server"
+            }
+            Provider::Piper => {
+                "this voice is served by the Piper engine, which is not configured on this server"
             }
         }
     }
@@ -130,6 +138,9 @@ pub enum EngineError {
     /// The engine did not answer in time.
     #[error("engine timed out")]
     Timeout,
+    /// Every slot of a local engine stayed taken for the whole bounded wait.
+    #[error("engine busy")]
+    Busy,
     /// Could not reach the engine, or it failed transiently (5xx, overload).
     #[error("engine unavailable: {0}")]
     Unavailable(String),
@@ -159,6 +170,7 @@ impl EngineError {
             EngineError::NotConfigured(_) => "not_configured",
             EngineError::CircuitOpen => "circuit_open",
             EngineError::Timeout => "timeout",
+            EngineError::Busy => "busy",
             EngineError::Unavailable(_) => "unavailable",
             EngineError::Account(_) => "account",
             EngineError::UnknownVoice(_) => "unknown_voice",
@@ -198,6 +210,22 @@ pub trait VoiceCloner: Send + Sync {
     async fn clone_voice(&self, sample: CloneSample, voice_id: &str) -> Result<(), CloneError>;
 }
 
+/// A finished synthesis as a stream: the audio in chunks of `STREAM_CHUNK_BYTES`, then
+/// `Finished`. For engines that render the whole text before the first byte.
+pub(crate) fn whole_audio_stream(audio: Bytes, audio_ms: u64) -> AudioStream {
+    let chunk = local::STREAM_CHUNK_BYTES;
+    let mut events: Vec<Result<StreamEvent, EngineError>> = (0..audio.len())
+        .step_by(chunk)
+        .map(|start| {
+            Ok(StreamEvent::Audio(
+                audio.slice(start..(start + chunk).min(audio.len())),
+            ))
+        })
+        .collect();
+    events.push(Ok(StreamEvent::Finished { audio_ms }));
+    Box::pin(futures::stream::iter(events))
+}
+
 /// A speech engine. Implementations must not block the async runtime.
 #[async_trait]
 pub trait Engine: Send + Sync {
@@ -206,6 +234,12 @@ pub trait Engine: Send + Sync {
 
     /// `None` when usable, or the reason it is not (shown to clients as-is, so keep it generic).
     fn unavailable_reason(&self) -> Option<&'static str>;
+
+    /// As [`unavailable_reason`](Engine::unavailable_reason), for one of its voices: an
+    /// engine with voice files of its own can be up with one voice's file missing.
+    fn voice_unavailable_reason(&self, _engine_voice_id: &str) -> Option<&'static str> {
+        self.unavailable_reason()
+    }
 
     /// Speaks the whole text and returns the encoded audio.
     async fn synthesize(&self, request: &SynthesisRequest) -> Result<Synthesis, EngineError>;

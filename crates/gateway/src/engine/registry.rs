@@ -9,6 +9,7 @@ use super::{Engine, Provider, VoiceCloner};
 pub struct EngineRegistry {
     minimax: Option<Arc<dyn Engine>>,
     local: Option<Arc<dyn Engine>>,
+    piper: Option<Arc<dyn Engine>>,
     cloner: Option<Arc<dyn VoiceCloner>>,
 }
 
@@ -18,6 +19,7 @@ impl EngineRegistry {
         match engine.provider() {
             Provider::Minimax => self.minimax = Some(engine),
             Provider::Local => self.local = Some(engine),
+            Provider::Piper => self.piper = Some(engine),
         }
         self
     }
@@ -41,6 +43,7 @@ impl EngineRegistry {
         match provider {
             Provider::Minimax => self.minimax.as_ref(),
             Provider::Local => self.local.as_ref(),
+            Provider::Piper => self.piper.as_ref(),
         }
     }
 
@@ -53,8 +56,25 @@ impl EngineRegistry {
         }
     }
 
+    /// Why one voice cannot be spoken here, if it cannot: as
+    /// [`unavailable_reason`](Self::unavailable_reason), and for engines with voice files,
+    /// that voice's file missing.
+    pub fn voice_unavailable_reason(
+        &self,
+        provider: Provider,
+        engine_voice_id: &str,
+    ) -> Option<&'static str> {
+        match self.get(provider) {
+            None => Some(provider.not_configured_reason()),
+            Some(engine) => engine.voice_unavailable_reason(engine_voice_id),
+        }
+    }
+
     /// Every registered engine.
     pub fn all(&self) -> impl Iterator<Item = &Arc<dyn Engine>> {
-        self.minimax.iter().chain(self.local.iter())
+        self.minimax
+            .iter()
+            .chain(self.local.iter())
+            .chain(self.piper.iter())
     }
 }

@@ -35,6 +35,12 @@ pub fn attach_error_metadata(response: &mut Response, error: &ApiError) {
             .headers_mut()
             .insert("retry-after", HeaderValue::from((*retry_after_secs).max(1)));
     }
+    if let ApiError::EngineBusy = error {
+        // A slot frees as soon as one synthesis ends: seconds at most.
+        response
+            .headers_mut()
+            .insert("retry-after", HeaderValue::from_static("1"));
+    }
     if let Some(cause) = error.cause() {
         response
             .extensions_mut()

@@ -41,7 +41,9 @@ impl VoiceCatalogue {
 
     /// `voice` with its availability on this server.
     pub fn listed(&self, voice: Voice) -> ListedVoice {
-        let unavailable_reason = self.engines.unavailable_reason(voice.provider);
+        let unavailable_reason = self
+            .engines
+            .voice_unavailable_reason(voice.provider, &voice.engine_voice_id);
         ListedVoice {
             voice,
             unavailable_reason,
@@ -104,7 +106,11 @@ impl VoiceCatalogue {
         };
         for name in &candidates {
             if let Some(voice) = self.store.find_voice(name).await? {
-                if self.engines.unavailable_reason(voice.provider).is_none() {
+                if self
+                    .engines
+                    .voice_unavailable_reason(voice.provider, &voice.engine_voice_id)
+                    .is_none()
+                {
                     return Ok(voice.friendly_name);
                 }
             }

@@ -17,6 +17,7 @@ mod metering;
 mod multinode;
 mod openai;
 mod operations;
+mod piper;
 mod private_postgres;
 mod process;
 mod reports;

@@ -352,7 +352,8 @@ async fn schema_story(fixture: &Fixture, forget_second: &str) {
             "0003_billing_cycles",
             "0004_ascending_usage_index",
             "0005_usage_time_key",
-            "0006_usage_refusals"
+            "0006_usage_refusals",
+            "0007_piper_voices"
         ]
     );
     database.migrate().await.unwrap();

@@ -19,7 +19,7 @@ use super::settings::LocalEngineSettings;
 use super::text::plain_text;
 use super::voices::validate_voice_id;
 use crate::engine::{
-    AudioStream, Engine, EngineError, Provider, StreamEvent, Synthesis, SynthesisRequest,
+    whole_audio_stream, AudioStream, Engine, EngineError, Provider, Synthesis, SynthesisRequest,
 };
 
 /// Shown to clients when the program cannot be started.
@@ -151,17 +151,9 @@ impl Engine for LocalEngine {
         request: &SynthesisRequest,
     ) -> Result<AudioStream, EngineError> {
         let rendered = self.run(request).await?;
-        let audio = Bytes::from(rendered.audio);
-        let mut events: Vec<Result<StreamEvent, EngineError>> = (0..audio.len())
-            .step_by(STREAM_CHUNK_BYTES)
-            .map(|start| {
-                let end = (start + STREAM_CHUNK_BYTES).min(audio.len());
-                Ok(StreamEvent::Audio(audio.slice(start..end)))
-            })
-            .collect();
-        events.push(Ok(StreamEvent::Finished {
-            audio_ms: rendered.audio_ms,
-        }));
-        Ok(Box::pin(futures::stream::iter(events)))
+        Ok(whole_audio_stream(
+            Bytes::from(rendered.audio),
+            rendered.audio_ms,
+        ))
     }
 }

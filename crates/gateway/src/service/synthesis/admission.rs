@@ -7,7 +7,8 @@ use super::{Job, SynthesisError, SynthesisService, TtsParams};
 use crate::domain::estimate::estimate_ms;
 use crate::domain::options::Emotion;
 use crate::domain::records::{UsageStatus, Voice};
-use crate::engine::SynthesisRequest;
+use crate::engine::piper::NATURAL_DEFAULT_VOICE;
+use crate::engine::{Provider, SynthesisRequest};
 use crate::error::ApiError;
 use crate::limits::{Admitted, RateDecision, Slot};
 use crate::service::auth::Principal;
@@ -32,10 +33,29 @@ impl SynthesisService {
                 .await?
                 .ok_or_else(|| ApiError::NotFound(format!("voice '{name}' not found")));
         }
+        // No default configured: MiniMax's first voice when it is configured, else the
+        // natural local voice, else any voice that can speak (eSpeak's).
         let voices = self.store.list_voices(&VoiceFilter::default()).await?;
-        voices
+        let available: Vec<Voice> = voices
             .into_iter()
-            .find(|v| self.engines.unavailable_reason(v.provider).is_none())
+            .filter(|v| {
+                self.engines
+                    .voice_unavailable_reason(v.provider, &v.engine_voice_id)
+                    .is_none()
+            })
+            .collect();
+        let preferred = available
+            .iter()
+            .position(|v| v.provider == Provider::Minimax)
+            .or_else(|| {
+                available
+                    .iter()
+                    .position(|v| v.friendly_name == NATURAL_DEFAULT_VOICE)
+            })
+            .unwrap_or(0);
+        available
+            .into_iter()
+            .nth(preferred)
             .ok_or_else(|| ApiError::EngineUnavailable {
                 detail: "no voice is available: no configured engine has an active voice".into(),
                 cause: "no default voice".into(),
@@ -59,7 +79,7 @@ impl SynthesisService {
                 })
             }
         };
-        if let Some(reason) = engine.unavailable_reason() {
+        if let Some(reason) = engine.voice_unavailable_reason(&voice.engine_voice_id) {
             return Err(ApiError::EngineUnavailable {
                 detail: reason.into(),
                 cause: format!("{} engine unavailable", voice.provider.as_str()),

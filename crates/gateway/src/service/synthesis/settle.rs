@@ -212,6 +212,7 @@ fn without_detail(error: &EngineError) -> EngineError {
         EngineError::NotConfigured(r) => EngineError::NotConfigured(r),
         EngineError::CircuitOpen => EngineError::CircuitOpen,
         EngineError::Timeout => EngineError::Timeout,
+        EngineError::Busy => EngineError::Busy,
         EngineError::Unavailable(_) => EngineError::Unavailable(String::new()),
         EngineError::Account(_) => EngineError::Account(String::new()),
         EngineError::UnknownVoice(_) => EngineError::UnknownVoice(String::new()),

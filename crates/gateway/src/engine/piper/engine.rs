@@ -1,0 +1,306 @@
+//! [`PiperEngine`]: the `Engine` adapter that speaks Piper voices with ONNX Runtime.
+//!
+//! A request takes one slot of a bounded pool (waiting at most `queue_timeout`, else
+//! `EngineError::Busy`), then speaks its text sentence by sentence: eSpeak NG phonemizes
+//! each clause (processes run side by side), the sentence's ids go through one model run on
+//! a blocking thread, pauses become silence, and the joined samples are resampled and
+//! encoded as the request asks.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use odeadev_audio::{encode, resample, Pcm};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::inference::VoiceModel;
+use super::phonemes::{phonemize_clause, sentence_phonemes, sentences};
+use super::voices::discover;
+use crate::engine::local::{split_pauses, Piece};
+use crate::engine::{
+    whole_audio_stream, AudioStream, Engine, EngineError, Provider, Synthesis, SynthesisRequest,
+};
+
+/// Shown to clients when no Piper voice could be loaded.
+const NO_VOICES: &str = "the Piper engine has no usable voice on this server (run `make models`)";
+/// Shown to clients for a registered voice whose model is not loaded.
+const VOICE_MISSING: &str =
+    "this Piper voice's model is missing or could not be loaded on this server";
+
+/// How to run Piper.
+#[derive(Debug, Clone)]
+pub struct PiperSettings {
+    /// Folder searched for `*.onnx` voices with their `.onnx.json` (`ODEADEV_MODELS_DIR`).
+    pub models_dir: PathBuf,
+    /// The ONNX Runtime shared library (`ODEADEV_ONNXRUNTIME`).
+    pub onnxruntime: PathBuf,
+    /// The eSpeak NG program that phonemizes.
+    pub espeak: PathBuf,
+    /// Syntheses at once, and sessions per voice (`ODEADEV_LOCAL_MAX_CONCURRENT`).
+    pub max_concurrent: usize,
+    /// Longest wait for a free slot before `EngineError::Busy`.
+    pub queue_timeout: Duration,
+    /// Longest one synthesis may take, its wait included.
+    pub timeout: Duration,
+}
+
+/// A voice this engine offers, for seeding and listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PiperVoiceInfo {
+    /// The voice's engine id (its model's file stem, `en_US-joe-medium`).
+    pub engine_voice_id: String,
+    /// The model's sample rate.
+    pub sample_rate: u32,
+}
+
+/// Piper voices on ONNX Runtime, at most `max_concurrent` syntheses at once.
+pub struct PiperEngine {
+    settings: PiperSettings,
+    voices: HashMap<String, Arc<VoiceModel>>,
+    slots: Arc<Semaphore>,
+    /// Which session of a voice each slot uses: permits are numbered by this queue.
+    free_sessions: Arc<std::sync::Mutex<Vec<usize>>>,
+    unavailable: Option<&'static str>,
+}
+
+impl PiperEngine {
+    /// Finds and loads every voice under the models folder (on a blocking thread: loading
+    /// takes a fraction of a second per session). Voices that cannot be loaded are logged
+    /// and left out; with none, the engine reports itself unavailable.
+    pub async fn new(settings: PiperSettings) -> PiperEngine {
+        let sessions = settings.max_concurrent.clamp(1, 64);
+        let load_settings = settings.clone();
+        let loaded = tokio::task::spawn_blocking(move || load_all(&load_settings, sessions))
+            .await
+            .unwrap_or_default();
+        let voices: HashMap<_, _> = loaded
+            .into_iter()
+            .map(|model| (model.voice.id.clone(), Arc::new(model)))
+            .collect();
+        let unavailable = voices.is_empty().then_some(NO_VOICES);
+        PiperEngine {
+            settings,
+            voices,
+            slots: Arc::new(Semaphore::new(sessions)),
+            free_sessions: Arc::new(std::sync::Mutex::new((0..sessions).collect())),
+            unavailable,
+        }
+    }
+
+    /// The voices loaded, sorted by id.
+    pub fn voices(&self) -> Vec<PiperVoiceInfo> {
+        let mut voices: Vec<_> = self
+            .voices
+            .values()
+            .map(|m| PiperVoiceInfo {
+                engine_voice_id: m.voice.id.clone(),
+                sample_rate: m.voice.sample_rate,
+            })
+            .collect();
+        voices.sort_by(|a, b| a.engine_voice_id.cmp(&b.engine_voice_id));
+        voices
+    }
+
+    async fn run(&self, request: &SynthesisRequest) -> Result<(Vec<u8>, u64), EngineError> {
+        if let Some(reason) = self.unavailable {
+            return Err(EngineError::NotConfigured(reason));
+        }
+        let model = self
+            .voices
+            .get(&request.engine_voice_id)
+            .cloned()
+            .ok_or(EngineError::NotConfigured(VOICE_MISSING))?;
+        let pieces = split_pauses(&request.text);
+        if pieces.is_empty() {
+            return Err(EngineError::InvalidInput("nothing to speak".to_owned()));
+        }
+        let deadline = Instant::now() + self.settings.timeout;
+        let queue_deadline =
+            Instant::now() + self.settings.queue_timeout.min(self.settings.timeout);
+        let _permit = tokio::time::timeout_at(queue_deadline, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| EngineError::Busy)?
+            .map_err(|_| EngineError::Unavailable("piper pool closed".to_owned()))?;
+        let session = SessionSlot::take(&self.free_sessions)?;
+
+        let rate = model.voice.sample_rate;
+        let mut samples: Vec<i16> = Vec::new();
+        for piece in pieces {
+            match piece {
+                Piece::Pause(ms) => {
+                    samples.extend(Pcm::silence(u64::from(ms), rate).samples);
+                }
+                Piece::Speech(text) => {
+                    for sentence in sentences(text) {
+                        let audio = self
+                            .speak_sentence(&model, session.index, &sentence, request, deadline)
+                            .await?;
+                        samples.extend(to_i16(&audio, request.volume));
+                    }
+                }
+            }
+        }
+        let pcm = Pcm {
+            samples,
+            sample_rate: rate,
+        };
+        let (format, sample_rate, bitrate) = (request.format, request.sample_rate, request.bitrate);
+        tokio::task::spawn_blocking(move || {
+            let output = resample(&pcm, sample_rate)
+                .map_err(|e| EngineError::BadResponse(format!("resampling: {e}")))?;
+            let audio = encode(&output, format, bitrate)
+                .map_err(|e| EngineError::BadResponse(format!("encoding: {e}")))?;
+            Ok((audio, output.duration_ms()))
+        })
+        .await
+        .map_err(|e| EngineError::Unavailable(format!("piper render task failed: {e}")))?
+    }
+
+    /// One sentence: its clauses phonemized side by side, then one model run.
+    async fn speak_sentence(
+        &self,
+        model: &Arc<VoiceModel>,
+        session: usize,
+        sentence: &[super::phonemes::Clause],
+        request: &SynthesisRequest,
+        deadline: Instant,
+    ) -> Result<Vec<f32>, EngineError> {
+        let espeak = &self.settings.espeak;
+        let voice = &model.voice.espeak_voice;
+        let ipa = futures::future::try_join_all(
+            sentence
+                .iter()
+                .map(|clause| phonemize_clause(espeak, voice, &clause.text, deadline)),
+        )
+        .await?;
+        let clauses: Vec<(String, Option<char>)> = ipa
+            .into_iter()
+            .zip(sentence.iter().map(|c| c.terminator))
+            .collect();
+        let ids = model.voice.phoneme_ids.ids(&sentence_phonemes(&clauses));
+        let model = model.clone();
+        let speed = request.speed;
+        let run = tokio::task::spawn_blocking(move || model.infer(session, ids, speed));
+        tokio::time::timeout_at(deadline, run)
+            .await
+            .map_err(|_| EngineError::Timeout)?
+            .map_err(|e| EngineError::Unavailable(format!("piper inference task failed: {e}")))?
+            .map_err(EngineError::BadResponse)
+    }
+}
+
+/// A session index taken from the free list for one synthesis, given back on drop.
+struct SessionSlot {
+    index: usize,
+    free: Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+impl SessionSlot {
+    fn take(free: &Arc<std::sync::Mutex<Vec<usize>>>) -> Result<SessionSlot, EngineError> {
+        let index = free
+            .lock()
+            .map_err(|_| EngineError::Unavailable("piper session list poisoned".to_owned()))?
+            .pop()
+            // The semaphore has as many permits as there are sessions.
+            .ok_or_else(|| EngineError::Unavailable("no free piper session".to_owned()))?;
+        Ok(SessionSlot {
+            index,
+            free: free.clone(),
+        })
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        if let Ok(mut free) = self.free.lock() {
+            free.push(self.index);
+        }
+    }
+}
+
+/// Loads every voice found, `sessions` sessions each; logs the ones that fail.
+fn load_all(settings: &PiperSettings, sessions: usize) -> Vec<VoiceModel> {
+    let (found, broken) = discover(&settings.models_dir);
+    for (path, reason) in broken {
+        tracing::warn!(model = %path.display(), reason, "piper voice left out");
+    }
+    if found.is_empty() {
+        tracing::info!(dir = %settings.models_dir.display(), "no piper voices found");
+    }
+    let mut loaded = Vec::new();
+    for voice in found {
+        let id = voice.id.clone();
+        match VoiceModel::load(&settings.onnxruntime, voice, sessions) {
+            Ok(model) => {
+                tracing::info!(voice = %id, sessions, "piper voice loaded");
+                loaded.push(model);
+            }
+            Err(reason) => tracing::warn!(voice = %id, reason, "piper voice left out"),
+        }
+    }
+    loaded
+}
+
+/// Float samples to 16-bit, scaled by the request's volume and clipped.
+fn to_i16(audio: &[f32], volume: f32) -> impl Iterator<Item = i16> + '_ {
+    let gain = 32_767.0 * volume;
+    audio
+        .iter()
+        .map(move |&s| (s * gain).clamp(-32_768.0, 32_767.0) as i16)
+}
+
+#[async_trait]
+impl Engine for PiperEngine {
+    fn provider(&self) -> Provider {
+        Provider::Piper
+    }
+
+    fn unavailable_reason(&self) -> Option<&'static str> {
+        self.unavailable
+    }
+
+    fn voice_unavailable_reason(&self, engine_voice_id: &str) -> Option<&'static str> {
+        self.unavailable
+            .or_else(|| (!self.voices.contains_key(engine_voice_id)).then_some(VOICE_MISSING))
+    }
+
+    async fn synthesize(&self, request: &SynthesisRequest) -> Result<Synthesis, EngineError> {
+        let (audio, audio_ms) = self.run(request).await?;
+        Ok(Synthesis {
+            audio: Bytes::from(audio),
+            audio_ms,
+            sample_rate: request.sample_rate,
+            format: request.format,
+        })
+    }
+
+    async fn synthesize_stream(
+        &self,
+        request: &SynthesisRequest,
+    ) -> Result<AudioStream, EngineError> {
+        let (audio, audio_ms) = self.run(request).await?;
+        Ok(whole_audio_stream(Bytes::from(audio), audio_ms))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_are_scaled_by_volume_and_clipped() {
+        let audio = [0.5, -1.0, 2.0, 0.0];
+        assert_eq!(
+            to_i16(&audio, 1.0).collect::<Vec<_>>(),
+            vec![16_383, -32_767, 32_767, 0]
+        );
+        assert_eq!(
+            to_i16(&audio, 2.0).collect::<Vec<_>>(),
+            vec![32_767, -32_768, 32_767, 0]
+        );
+    }
+}

@@ -1,0 +1,304 @@
+//! Text → sentences → clauses → eSpeak NG IPA → the voice's phoneme ids.
+//!
+//! Piper voices were trained on eSpeak NG's IPA with each clause's punctuation kept. The
+//! `espeak-ng` program (a separate process: it is GPL-3.0 and stays out of this binary) drops
+//! that punctuation, so the text is cut into clauses here, each clause is phonemized on its
+//! own, and its terminator is put back after it. Sentences are the unit of inference: one
+//! model run each, so memory stays bounded however long the text is.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::engine::EngineError;
+
+/// One clause of a sentence and the punctuation that ends it (`None` at the text's end).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Clause {
+    pub(crate) text: String,
+    pub(crate) terminator: Option<char>,
+}
+
+/// Characters that end a sentence.
+const SENTENCE_END: [char; 3] = ['.', '!', '?'];
+/// Characters that end a clause inside a sentence.
+const CLAUSE_END: [char; 3] = [',', ';', ':'];
+
+/// Cuts `text` into sentences of clauses. Punctuation ends a clause only when followed by
+/// whitespace, more punctuation or the end (so `3.50` and `3:00` stay whole); a dash between spaces ends a
+/// clause as `;` does, as Piper's own phonemizer reads it.
+pub(crate) fn sentences(text: &str) -> Vec<Vec<Clause>> {
+    let mut out = Vec::new();
+    let mut sentence = Vec::new();
+    let mut current = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let next_is_break = chars.get(i + 1).is_none_or(|n| {
+            n.is_whitespace() || SENTENCE_END.contains(n) || CLAUSE_END.contains(n)
+        });
+        let previous_is_space = i == 0 || chars[i - 1].is_whitespace();
+        let terminator = if (SENTENCE_END.contains(&c) || CLAUSE_END.contains(&c)) && next_is_break
+        {
+            Some(c)
+        } else if matches!(c, '-' | '–' | '—') && previous_is_space && next_is_break {
+            Some(';')
+        } else {
+            None
+        };
+        match terminator {
+            Some(t) => {
+                push_clause(&mut sentence, &mut current, Some(t));
+                if SENTENCE_END.contains(&t) && !sentence.is_empty() {
+                    out.push(std::mem::take(&mut sentence));
+                }
+            }
+            None => current.push(c),
+        }
+    }
+    push_clause(&mut sentence, &mut current, None);
+    if !sentence.is_empty() {
+        out.push(sentence);
+    }
+    out
+}
+
+fn push_clause(sentence: &mut Vec<Clause>, current: &mut String, terminator: Option<char>) {
+    let text = current.trim();
+    if text.chars().any(char::is_alphanumeric) {
+        sentence.push(Clause {
+            text: text.to_owned(),
+            terminator,
+        });
+    } else if let (Some(last), Some(t)) = (sentence.last_mut(), terminator) {
+        // A mark with nothing before it ("Wait, ." or "Really?!"): nothing is spoken; a
+        // sentence end after a clause mark ends that clause's sentence.
+        if SENTENCE_END.contains(&t) {
+            last.terminator = Some(t);
+        }
+    }
+    current.clear();
+}
+
+/// eSpeak's IPA for one clause: its output lines joined by spaces, language-switch flags
+/// such as `(en)` removed.
+pub(crate) async fn phonemize_clause(
+    program: &Path,
+    espeak_voice: &str,
+    clause: &str,
+    deadline: Instant,
+) -> Result<String, EngineError> {
+    let mut child = tokio::process::Command::new(program)
+        .args(["-q", "--ipa", "-b", "1", "-v", espeak_voice])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| EngineError::Unavailable(format!("starting espeak-ng: {e}")))?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| EngineError::Unavailable("espeak-ng has no stdin".to_owned()))?;
+    // The text is sent with a newline and the pipe closed; eSpeak reads it all.
+    let input = format!("{}\n", super::super::local::plain_text(clause));
+    let write = async move {
+        stdin.write_all(input.as_bytes()).await?;
+        stdin.shutdown().await
+    };
+    let (written, output) = tokio::time::timeout_at(deadline, async {
+        tokio::join!(write, child.wait_with_output())
+    })
+    .await
+    .map_err(|_| EngineError::Timeout)?;
+    written.map_err(|e| EngineError::Unavailable(format!("writing to espeak-ng: {e}")))?;
+    let output = output.map_err(|e| EngineError::Unavailable(format!("reading espeak-ng: {e}")))?;
+    if !output.status.success() {
+        return Err(EngineError::Unavailable(format!(
+            "espeak-ng exited with {}",
+            output.status
+        )));
+    }
+    let text = String::from_utf8_lossy(&output.stdout);
+    Ok(clean_ipa(&text))
+}
+
+/// Joins eSpeak's lines and drops its language-switch flags (`(en)`, `(fr)`).
+fn clean_ipa(output: &str) -> String {
+    let mut joined = String::with_capacity(output.len());
+    for line in output.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if !joined.is_empty() {
+            joined.push(' ');
+        }
+        joined.push_str(line);
+    }
+    let mut clean = String::with_capacity(joined.len());
+    let mut in_flag = false;
+    for c in joined.chars() {
+        match c {
+            '(' => in_flag = true,
+            ')' if in_flag => in_flag = false,
+            _ if !in_flag => clean.push(c),
+            _ => {}
+        }
+    }
+    clean
+}
+
+/// A sentence's phoneme string as Piper reads it: each clause's IPA, its terminator, and a
+/// space after a terminator that does not end the sentence.
+pub(crate) fn sentence_phonemes(clauses: &[(String, Option<char>)]) -> String {
+    let mut phonemes = String::new();
+    for (i, (ipa, terminator)) in clauses.iter().enumerate() {
+        phonemes.push_str(ipa);
+        if let Some(t) = terminator {
+            phonemes.push(*t);
+        }
+        if i + 1 < clauses.len() {
+            phonemes.push(' ');
+        }
+    }
+    phonemes
+}
+
+/// A voice's `phoneme_id_map`, with the three symbols Piper frames every input with.
+#[derive(Debug, Clone)]
+pub(crate) struct PhonemeIds {
+    map: HashMap<char, Vec<i64>>,
+    pad: Vec<i64>,
+    bos: Vec<i64>,
+    eos: Vec<i64>,
+}
+
+impl PhonemeIds {
+    /// From the voice file's map of one-character strings to ids. Fails naming what is missing.
+    pub(crate) fn new(map: HashMap<String, Vec<i64>>) -> Result<PhonemeIds, String> {
+        let mut by_char = HashMap::with_capacity(map.len());
+        for (symbol, ids) in map {
+            let mut chars = symbol.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) => {
+                    by_char.insert(c, ids);
+                }
+                _ => {
+                    return Err(format!(
+                        "phoneme_id_map key {symbol:?} is not one character"
+                    ))
+                }
+            }
+        }
+        let take = |c: char| {
+            by_char
+                .get(&c)
+                .cloned()
+                .ok_or_else(|| format!("phoneme_id_map has no {c:?}"))
+        };
+        Ok(PhonemeIds {
+            pad: take('_')?,
+            bos: take('^')?,
+            eos: take('$')?,
+            map: by_char,
+        })
+    }
+
+    /// The model's input: `^`, then every known phoneme (NFD code points) followed by `_`,
+    /// then `$` — Piper's own framing. Unknown phonemes are skipped.
+    pub(crate) fn ids(&self, phonemes: &str) -> Vec<i64> {
+        let mut ids = Vec::with_capacity(phonemes.len() * 2 + 4);
+        ids.extend(&self.bos);
+        ids.extend(&self.pad);
+        for c in phonemes.nfd() {
+            if let Some(known) = self.map.get(&c) {
+                ids.extend(known);
+                ids.extend(&self.pad);
+            }
+        }
+        ids.extend(&self.eos);
+        ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn clause(text: &str, terminator: Option<char>) -> Clause {
+        Clause {
+            text: text.to_owned(),
+            terminator,
+        }
+    }
+
+    #[test]
+    fn text_is_cut_into_sentences_and_clauses_with_their_punctuation() {
+        assert_eq!(
+            sentences("Hello there, world. How are you? Fine - thanks!"),
+            vec![
+                vec![clause("Hello there", Some(',')), clause("world", Some('.'))],
+                vec![clause("How are you", Some('?'))],
+                vec![clause("Fine", Some(';')), clause("thanks", Some('!'))],
+            ]
+        );
+    }
+
+    #[test]
+    fn numbers_times_and_hyphens_are_not_clause_breaks() {
+        assert_eq!(
+            sentences("It costs 3.50 at 3:00 in well-known shops"),
+            vec![vec![clause(
+                "It costs 3.50 at 3:00 in well-known shops",
+                None
+            )]]
+        );
+    }
+
+    #[test]
+    fn stray_punctuation_speaks_nothing() {
+        assert_eq!(
+            sentences("Really?! ... , ok"),
+            vec![vec![clause("Really", Some('?'))], vec![clause("ok", None)]]
+        );
+        assert_eq!(
+            sentences("Wait , what"),
+            vec![vec![clause("Wait", Some(',')), clause("what", None)]]
+        );
+        assert!(sentences(" ... ,, ").is_empty());
+    }
+
+    #[test]
+    fn espeak_output_is_joined_and_language_flags_dropped() {
+        assert_eq!(
+            clean_ipa("mˈɪstɚ\nsmˈɪθ (fr)bɔ̃ʒˈuʁ(en)\n"),
+            "mˈɪstɚ smˈɪθ bɔ̃ʒˈuʁ"
+        );
+    }
+
+    #[test]
+    fn sentence_phonemes_keep_terminators() {
+        let clauses = vec![
+            ("həlˈoʊ ðˈɛɹ".to_owned(), Some(',')),
+            ("wˈɜːld".to_owned(), Some('.')),
+        ];
+        assert_eq!(sentence_phonemes(&clauses), "həlˈoʊ ðˈɛɹ, wˈɜːld.");
+    }
+
+    #[test]
+    fn ids_are_framed_and_padded_like_piper() {
+        let map: HashMap<String, Vec<i64>> = [("_", 0), ("^", 1), ("$", 2), ("a", 14), ("b", 15)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), vec![v]))
+            .collect();
+        let ids = PhonemeIds::new(map).unwrap();
+        assert_eq!(ids.ids("ab?"), vec![1, 0, 14, 0, 15, 0, 2]);
+    }
+
+    #[test]
+    fn a_map_without_framing_symbols_is_refused() {
+        let map: HashMap<String, Vec<i64>> = [("a".to_owned(), vec![1])].into();
+        assert!(PhonemeIds::new(map).unwrap_err().contains("'_'"));
+    }
+}
