@@ -18,30 +18,31 @@ pub fn model_for(name: &str) -> Option<Model> {
         .or_else(|| Model::parse(name))
 }
 
-/// OpenAI's standard voices and our default stand-ins: a MiniMax voice, then a local one
-/// (the first one this server can speak is used).
-pub const OPENAI_VOICES: &[(&str, &str, &str)] = &[
-    ("alloy", "marcy", "local-american-female"),
-    ("ash", "marcus", "local-american-male"),
-    ("ballad", "austyn", "local-african-male"),
-    ("cedar", "nigerian-male", "local-african-male"),
-    ("coral", "joslyn", "local-african-female"),
-    ("echo", "american-male", "local-american-male"),
-    ("fable", "marcus", "local-british-male"),
-    ("marin", "british-female", "local-british-female"),
-    ("nova", "british-female", "local-british-female"),
-    ("onyx", "marcus", "local-british-male"),
-    ("sage", "joslyn", "local-african-female"),
-    ("shimmer", "marcy", "local-american-female"),
-    ("verse", "austyn", "local-african-male"),
+/// OpenAI's standard voices and our default stand-ins, in order of preference: a MiniMax
+/// voice, a natural local voice where one suits (Piper's `joe` for the male voices), then an
+/// eSpeak voice. The first one this server can speak is used.
+pub const OPENAI_VOICES: &[(&str, &[&str])] = &[
+    ("alloy", &["marcy", "local-american-female"]),
+    ("ash", &["marcus", "joe", "local-american-male"]),
+    ("ballad", &["austyn", "joe", "local-african-male"]),
+    ("cedar", &["nigerian-male", "joe", "local-african-male"]),
+    ("coral", &["joslyn", "local-african-female"]),
+    ("echo", &["american-male", "joe", "local-american-male"]),
+    ("fable", &["marcus", "joe", "local-british-male"]),
+    ("marin", &["british-female", "local-british-female"]),
+    ("nova", &["british-female", "local-british-female"]),
+    ("onyx", &["marcus", "joe", "local-british-male"]),
+    ("sage", &["joslyn", "local-african-female"]),
+    ("shimmer", &["marcy", "local-american-female"]),
+    ("verse", &["austyn", "joe", "local-african-male"]),
 ];
 
 /// Our stand-ins for an OpenAI voice name, in order of preference.
-pub fn stand_ins(openai_voice: &str) -> Option<[&'static str; 2]> {
+pub fn stand_ins(openai_voice: &str) -> Option<&'static [&'static str]> {
     OPENAI_VOICES
         .iter()
-        .find(|(n, _, _)| *n == openai_voice)
-        .map(|(_, minimax, local)| [*minimax, *local])
+        .find(|(n, _)| *n == openai_voice)
+        .map(|(_, names)| *names)
 }
 
 /// Engines speak at 0.5–2.0× speed; OpenAI allows 0.25–4.0, so the ends are clamped.
@@ -58,7 +59,14 @@ mod tests {
         assert_eq!(model_for("tts-1"), Some(Model::Speech02Turbo));
         assert_eq!(model_for("speech-2.8-hd"), Some(Model::Speech28Hd));
         assert_eq!(model_for("whisper-1"), None);
-        assert_eq!(stand_ins("alloy"), Some(["marcy", "local-american-female"]));
+        assert_eq!(
+            stand_ins("alloy"),
+            Some(&["marcy", "local-american-female"][..])
+        );
+        assert_eq!(
+            stand_ins("onyx"),
+            Some(&["marcus", "joe", "local-british-male"][..])
+        );
         assert_eq!(stand_ins("nobody"), None);
         assert_eq!(engine_speed(0.25), 0.5);
         assert_eq!(engine_speed(4.0), 2.0);

@@ -3,6 +3,7 @@
 //! on the audio produced, and unavailable with a reason when its model is gone.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -217,4 +218,73 @@ async fn a_registered_piper_voice_without_its_model_is_unavailable_with_a_reason
         body["voice_used"].as_str().unwrap().starts_with("local-"),
         "{body}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_male_voices_speak_with_joe_without_minimax() {
+    let Some(models) = models_dir() else { return };
+    let app = piper_app(models).await;
+    let (_, key) = app.create_user("pro").await;
+    let r = app
+        .client
+        .post(app.url("/v1/audio/speech"))
+        .bearer_auth(&key)
+        .json(&json!({"model": "tts-1", "input": "A natural stand in.", "voice": "onyx", "response_format": "wav"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.bytes().await.unwrap().is_empty());
+    let records = app.usage(&key).await;
+    assert_eq!(records[0]["engine"], "piper");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_saturated_engine_answers_503_with_retry_after_and_bills_nothing() {
+    let Some(models) = models_dir() else { return };
+    // One slot and no wait for it: while a long text is spoken, the next request is refused.
+    let app = spawn_app_with(Options {
+        no_minimax: true,
+        env: vec![
+            ("ODEADEV_MODELS_DIR", models.display().to_string()),
+            ("ODEADEV_LOCAL_MAX_CONCURRENT", "1".into()),
+            ("ODEADEV_LOCAL_QUEUE_TIMEOUT_MS", "0".into()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let (_, key) = app.create_user("enterprise").await;
+    let long = "This sentence keeps the only slot of the engine busy for a while. ".repeat(12);
+    let long_body = json!({"text": long, "voice_name": "joe"});
+    let busy = app.post_tts(&key, &long_body);
+    let refused = async {
+        // Once the long request holds its reservation it takes the slot a moment later,
+        // long before a second request gets that far.
+        wait_for(
+            Duration::from_secs(20),
+            "the long request in flight",
+            || async {
+                let reserved = app.me(&key).await["reserved_seconds"].as_f64()?;
+                (reserved > 0.0).then_some(())
+            },
+        )
+        .await;
+        app.post_tts(&key, &json!({"text": "Me too.", "voice_name": "joe"}))
+            .await
+    };
+    let (busy, refused) = tokio::join!(busy, refused);
+    assert_eq!(busy.status(), 200);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let e = error_body(refused, 503).await;
+    assert_eq!(e["code"], "engine_busy", "{e}");
+    // The refused request holds nothing and was billed nothing.
+    let me = app.me(&key).await;
+    assert_eq!(me["reserved_seconds"], 0.0);
+    let records = app.usage(&key).await;
+    let billed: f64 = records
+        .iter()
+        .filter(|r| r["status"] != "success")
+        .map(|r| r["audio_seconds"].as_f64().unwrap())
+        .sum();
+    assert_eq!(billed, 0.0, "{records:?}");
 }

@@ -147,7 +147,17 @@ async fn a_database_crash_under_load_keeps_the_quota_and_one_record_per_answer()
         );
     }
 
-    // Nothing holds quota any more: room for one more request is room for it.
+    // Nothing holds quota any more: room for one more request is room for it. The node
+    // says when it is ready again (on a loaded machine its pool may still be reconnecting).
+    wait_for(
+        Duration::from_secs(30),
+        "the node ready after the crash",
+        || async {
+            let r = app.client.get(app.url("/ready")).send().await.ok()?;
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await;
     let room = json!({"quota_seconds": (used as f64 / 1000.0) + 8.0});
     let r = app
         .put(
@@ -156,7 +166,8 @@ async fn a_database_crash_under_load_keeps_the_quota_and_one_record_per_answer()
             &room,
         )
         .await;
-    assert_eq!(r.status(), 200);
+    let status = r.status();
+    assert_eq!(status, 200, "{}", r.text().await.unwrap_or_default());
     let r = app
         .post_tts(&key, &json!({"text": TEXT, "voice_name": "marcus"}))
         .await;
