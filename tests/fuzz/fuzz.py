@@ -151,6 +151,10 @@ def run_schemathesis(base, key, who, protected, report_dir):
     if done.returncode != 0:
         # The failures with their reproductions (keys redacted by schemathesis itself).
         print(output[-30000:])
+    else:
+        # Schemathesis's own summary: phases, checks, findings the hooks dropped.
+        summary = output.rfind("SUMMARY")
+        print("--- %s\n%s" % (who, output[summary:] if summary >= 0 else output[-2000:]))
     verdict = "%s test cases, %d failures, %.0f s" % (cases, failures, elapsed)
     return done.returncode == 0, verdict, cases
 
