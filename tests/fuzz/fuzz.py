@@ -123,7 +123,10 @@ def run_schemathesis(base, key, who, protected, report_dir):
     env = dict(os.environ,
                SCHEMATHESIS_HOOKS="fuzz_hooks",
                PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               FUZZ_PROTECTED=json.dumps(protected))
+               FUZZ_PROTECTED=json.dumps(protected),
+               FUZZ_DROPPED_LOG=os.path.join(report_dir, "dropped-%s.txt" % who))
+    if os.path.exists(env["FUZZ_DROPPED_LOG"]):
+        os.remove(env["FUZZ_DROPPED_LOG"])
     command = [
         SCHEMATHESIS, "run", base + "/openapi.json",
         "--checks", CHECKS,
@@ -159,6 +162,14 @@ def run_schemathesis(base, key, who, protected, report_dir):
         summary = output.rfind("SUMMARY")
         print("--- %s\n%s" % (who, output[summary:] if summary >= 0 else output[-2000:]))
     verdict = "%s test cases, %d failures, %.0f s" % (cases, failures, elapsed)
+    if os.path.exists(env["FUZZ_DROPPED_LOG"]):
+        # What the hooks dropped, by kind (see fuzz_hooks.py for why each is not a bug).
+        with open(env["FUZZ_DROPPED_LOG"]) as log:
+            kinds = {}
+            for line in log:
+                kinds[line.strip()] = kinds.get(line.strip(), 0) + 1
+        for kind, count in sorted(kinds.items()):
+            print("    dropped %4d x %s" % (count, kind))
     return done.returncode == 0, verdict, cases
 
 
