@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint deps release models sdk-test sdk-run bench
+.PHONY: run test lint deps release models sdk-test sdk-run fuzz bench
 
 ## Installs what the project needs beyond the Rust toolchain (eSpeak NG for the local engine).
 deps:
@@ -35,15 +35,16 @@ run: models release
 ## Format check, clippy with warnings as errors, and the whole test suite. The workspace
 ## crates are compiled once, by clippy-driver (tools/rustc-with-clippy): the test build is
 ## the lint, and every target `cargo test` builds (lib, bins, tests, examples) is linted.
-## The SDK test then runs against the binaries that build left in target/debug. The model
-## fetcher's own tests run first (offline, on archives they make), then `make models`: the
-## Piper tests speak with the voice it fetches.
+## The SDK test and the fuzz step then run against the binaries that build left in target/debug.
+## The model fetcher's own tests run first (offline, on archives they make), then `make models`:
+## the Piper tests speak with the voice it fetches.
 test: deps
 	python3 -m unittest discover -s tools -p 'test_*.py'
 	$(MAKE) models
 	$(CARGO) fmt --all -- --check
 	RUSTC_WORKSPACE_WRAPPER="$(CURDIR)/tools/rustc-with-clippy" $(CARGO) test --locked --workspace
 	$(MAKE) sdk-run
+	$(MAKE) fuzz
 
 ## Clippy alone, as `make test` applies it.
 lint:
@@ -61,6 +62,16 @@ sdk-run:
 	@[ -x $(SDK_VENV)/bin/python ] || python3 -m venv $(SDK_VENV)
 	@$(SDK_VENV)/bin/pip install -q --disable-pip-version-check -r tests/openai_sdk/requirements.txt
 	$(SDK_VENV)/bin/python tests/openai_sdk/test_openai_sdk.py
+
+FUZZ_VENV := target/fuzz-venv
+
+## Schemathesis (pinned, from PyPI) against /openapi.json of the debug gateway already built,
+## with an admin key and a user key, on SQLite and, when TEST_DATABASE_URL is set, PostgreSQL
+## (required under CI=true): no server error, no answer unlike the document. See tests/fuzz.
+fuzz:
+	@[ -x $(FUZZ_VENV)/bin/python ] || python3 -m venv $(FUZZ_VENV)
+	@$(FUZZ_VENV)/bin/pip install -q --disable-pip-version-check -r tests/fuzz/requirements.txt
+	$(FUZZ_VENV)/bin/python tests/fuzz/fuzz.py
 
 ## Loopback benchmark: gateway vs the MiniMax simulator, SQLite (and PostgreSQL when
 ## BENCH_DATABASE_URL or TEST_DATABASE_URL is set); report in bench/results.md. See bench/README.md.

@@ -5,21 +5,36 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::field::InvalidField;
-use super::unicode::{folded, has_invisible};
+use super::unicode::{folded, has_invisible, invisible_class, CONTROL, SPACE};
 
 /// Longest display name, in characters.
-const MAX_DISPLAY_NAME: usize = 200;
+pub const MAX_DISPLAY_NAME: usize = 200;
 /// Longest key name, in characters.
-const MAX_KEY_NAME: usize = 100;
+pub const MAX_KEY_NAME: usize = 100;
 /// Longest email, in bytes (RFC 5321's path limit).
-const MAX_EMAIL: usize = 254;
+pub const MAX_EMAIL: usize = 254;
 /// Longest key lifetime an admin may give in days (about ten years).
-const MAX_KEY_DAYS: i64 = 3650;
+pub const MAX_KEY_DAYS: i64 = 3650;
 
-/// `raw` trimmed, if it is 1 to `max` characters with no control characters.
+/// The rule of [`DisplayName`] and [`KeyName`] as a pattern (ECMA-262, for the API document):
+/// no control character, and one character at least that is not white space.
+pub fn printable_pattern() -> String {
+    format!("^[^{CONTROL}]*[^{CONTROL}{SPACE}][^{CONTROL}]*$")
+}
+
+/// The shape [`Email::parse`] checks, as a pattern for the API document: a local part and a
+/// domain holding a dot not at either end, around one `@`, with no white space, control or
+/// invisible character. (The length bound is on the folded form; see [`MAX_EMAIL`].)
+pub fn email_pattern() -> String {
+    let not = format!("@{CONTROL}{SPACE}{}", invisible_class());
+    format!("^[^{not}]+@[^{not}.][^{not}]*\\.[^{not}]*[^{not}.]$")
+}
+
+/// `raw` trimmed, if it is 1 to `max` characters as sent with no control characters and not
+/// all white space. The length is counted as sent, as the API document's `maxLength` is.
 fn printable(field: &'static str, raw: &str, max: usize) -> Result<String, InvalidField> {
     let value = raw.trim();
-    if value.is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+    if value.is_empty() || raw.chars().count() > max || raw.chars().any(char::is_control) {
         return Err(InvalidField::new(
             field,
             format!("must be 1 to {max} printable characters"),
@@ -66,11 +81,14 @@ impl Email {
                 "must not contain invisible characters (zero-width spaces, joiners, direction marks)",
             ));
         }
-        let folded = folded(raw.trim());
+        // The shape is checked as written, as the API document's pattern states it; folding
+        // can add what was not written (NFKC spells `´` as a space and a combining accent).
+        let written = raw.trim();
+        let folded = folded(written);
         let email = folded.as_str();
         let valid = email.len() <= MAX_EMAIL
-            && !email.chars().any(|c| c.is_whitespace() || c.is_control())
-            && email.split_once('@').is_some_and(|(local, domain)| {
+            && !written.chars().any(|c| c.is_whitespace() || c.is_control())
+            && written.split_once('@').is_some_and(|(local, domain)| {
                 !local.is_empty()
                     && domain.contains('.')
                     && !domain.starts_with('.')

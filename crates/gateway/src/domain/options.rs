@@ -100,6 +100,9 @@ impl Emotion {
     }
 }
 
+/// [`is_language_code`] as a pattern, for the API document.
+pub const LANGUAGE_PATTERN: &str = "^[a-z]{2}-[A-Z]{2}$";
+
 /// Whether `code` looks like `en-US`: two lowercase letters, a dash, two uppercase letters.
 pub fn is_language_code(code: &str) -> bool {
     let b = code.as_bytes();

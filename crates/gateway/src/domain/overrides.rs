@@ -10,7 +10,7 @@ pub const MAX_STREAMS: i64 = 10_000;
 
 /// Largest number of seconds accepted (about 31,700 years of audio): keeps milliseconds far
 /// from overflow.
-const MAX_SECONDS: f64 = 1e12;
+pub const MAX_SECONDS: f64 = 1e12;
 
 /// Seconds of audio given as `field` (`quota_seconds`, `used_seconds`) as whole
 /// milliseconds: a finite number ≥ 0.

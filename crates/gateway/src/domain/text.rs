@@ -5,8 +5,19 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-/// Longest text accepted, in characters (Unicode scalar values, after NFC).
+use super::unicode::CONTROL;
+
+/// Longest text accepted, in characters (Unicode scalar values), as sent and after NFC.
 pub const MAX_TEXT_CHARS: usize = 5000;
+
+/// The rules of [`SpeechText::parse`] a pattern can state, for the API document: no control
+/// character but newline, tab, and a carriage return before a newline; a letter or digit
+/// somewhere. (A pause marker's bounds, and that the letter or digit must lie outside one,
+/// are said in words.)
+pub fn text_pattern() -> String {
+    let allowed = format!("[^{CONTROL}]|[\\t\\n]|\\r\\n");
+    format!("^(?:{allowed})*[\\p{{Alpha}}\\p{{N}}](?:{allowed})*$")
+}
 
 /// A piece of text between pause markers, or a pause.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +39,14 @@ pub struct SpeechText {
 impl SpeechText {
     /// Validates and NFC-normalises `raw`. The error names the rule broken.
     pub fn parse(raw: &str) -> Result<SpeechText, String> {
+        // Counted as sent too, as the API document's `maxLength` counts: NFC can shorten a
+        // text (decomposed accents), and the bound must not depend on how it was written.
+        let sent = raw.chars().count();
+        if sent > MAX_TEXT_CHARS {
+            return Err(format!(
+                "must be at most {MAX_TEXT_CHARS} characters (got {sent})"
+            ));
+        }
         // Windows line ends are ordinary newlines, not a control character worth refusing.
         let text: String = raw.replace("\r\n", "\n").nfc().collect();
         if let Some(c) = text

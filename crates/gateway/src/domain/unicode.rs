@@ -25,6 +25,25 @@ const INVISIBLE: &[(u32, u32)] = &[
     (0xE0000, 0xE0FFF),
 ];
 
+/// Control characters (Unicode's `Cc`, what `char::is_control` finds), as the inside of a
+/// pattern's character class.
+pub const CONTROL: &str = "\\u0000-\\u001F\\u007F-\\u009F";
+
+/// White space that is not a control character (with [`CONTROL`], what `char::is_whitespace`
+/// and `str::trim` find), as the inside of a pattern's character class.
+pub const SPACE: &str = " \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000";
+
+/// The characters [`has_invisible`] finds in the Basic Multilingual Plane, as the inside of a
+/// pattern's character class. (Patterns written with `\uXXXX` escapes, which every regex
+/// dialect reading the API document takes, cannot name the few beyond it.)
+pub fn invisible_class() -> String {
+    INVISIBLE
+        .iter()
+        .filter(|&&(_, to)| to <= 0xFFFF)
+        .map(|&(from, to)| format!("\\u{from:04X}-\\u{to:04X}"))
+        .collect()
+}
+
 /// Whether `text` holds a character that shows nothing.
 pub fn has_invisible(text: &str) -> bool {
     text.chars().any(|c| {

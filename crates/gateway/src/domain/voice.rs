@@ -5,17 +5,30 @@
 
 use super::field::InvalidField;
 use super::options::is_language_code;
+use super::unicode::CONTROL;
 
 /// Days a cloned voice lives unused: MiniMax deletes a cloned voice that stays unused this
 /// long, so the voice is registered with this expiry and each use pushes it out.
 pub const CLONE_TTL_DAYS: i64 = 7;
 
 /// Longest friendly name, in bytes (all ASCII).
-const MAX_FRIENDLY_NAME: usize = 64;
-/// Longest engine voice id, in bytes.
-const MAX_ENGINE_VOICE_ID: usize = 256;
+pub const MAX_FRIENDLY_NAME: usize = 64;
+/// Longest engine voice id, in characters.
+pub const MAX_ENGINE_VOICE_ID: usize = 256;
 /// Longest description, in characters.
-const MAX_DESCRIPTION: usize = 500;
+pub const MAX_DESCRIPTION: usize = 500;
+
+/// [`FriendlyName`]'s rule as a pattern, for the API document.
+pub const FRIENDLY_NAME_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
+/// [`CloneVoiceId`]'s rule as a pattern, for the API document: a letter, then 6 to 254 of
+/// letters, digits, `-` and `_`, then a letter or digit (8 to 256 in all).
+pub const CLONE_VOICE_ID_PATTERN: &str = "^[A-Za-z][A-Za-z0-9_-]{6,254}[A-Za-z0-9]$";
+
+/// [`EngineVoiceId`]'s rule as a pattern, for the API document (its length is `maxLength`).
+pub fn engine_voice_id_pattern() -> String {
+    format!("^[^{CONTROL}]+$")
+}
 
 /// The unique name clients use for a voice: 1 to 64 of `A-Z a-z 0-9 . _ -`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,14 +81,15 @@ impl LanguageCode {
 }
 
 /// The engine's own id of a registered voice (MiniMax voice id or eSpeak voice name): 1 to
-/// 256 bytes without control characters. Sent as the original API's `minimax_voice_id`.
+/// 256 characters without control characters. Sent as the original API's `minimax_voice_id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EngineVoiceId(String);
 
 impl EngineVoiceId {
     /// Checks `raw` as given (field `minimax_voice_id`).
     pub fn parse(raw: &str) -> Result<EngineVoiceId, InvalidField> {
-        if raw.is_empty() || raw.len() > MAX_ENGINE_VOICE_ID || raw.chars().any(char::is_control) {
+        let chars = raw.chars().count();
+        if chars == 0 || chars > MAX_ENGINE_VOICE_ID || raw.chars().any(char::is_control) {
             return Err(InvalidField::new(
                 "minimax_voice_id",
                 "must be 1 to 256 characters without control characters",

@@ -85,7 +85,8 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for QueryParams<T>
     }
 }
 
-/// A numeric id in the path.
+/// A numeric id in the path (a whole number written `5.0` is 5, as JSON Schema's `integer`
+/// says; see `numbers.rs`).
 pub struct IdPath(pub i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for IdPath {
@@ -95,9 +96,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::field("id", "missing"))?;
-        raw.parse::<i64>()
+        super::numbers::parse_integer(&raw)
             .map(IdPath)
-            .map_err(|_| ApiError::field("id", format!("{raw:?} is not a numeric id")))
+            .ok_or_else(|| ApiError::field("id", format!("{raw:?} is not a numeric id")))
     }
 }
 

@@ -4,6 +4,8 @@ pub mod context;
 pub mod error;
 pub mod extract;
 pub mod json;
+pub mod numbers;
+pub mod openapi;
 pub mod request_body;
 pub mod routes;
 pub mod stream_body;
@@ -12,8 +14,9 @@ pub mod views;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Router};
 
 use crate::error::ApiError;
 use crate::limits::Limiter;
@@ -59,47 +62,6 @@ async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
 }
 
-/// The API document's fixed parts; paths come from the handlers' annotations.
-#[derive(utoipa::OpenApi)]
-#[openapi(
-    info(
-        title = "OdeaDev TTS API",
-        description = "Metered text-to-speech: API keys on plans, quotas in seconds of real audio, \
-                       rate and concurrency limits, and speech from the configured engines. \
-                       Errors are `{\"detail\", \"code\", \"request_id\"}` (OpenAI's shape on `/v1/audio/speech`)."
-    ),
-    modifiers(&BearerAuth),
-    components(schemas(error::ErrorBody)),
-    tags(
-        (name = "speech", description = "Text to speech, metered"),
-        (name = "openai", description = "OpenAI-compatible speech"),
-        (name = "voices", description = "The voice catalogue"),
-        (name = "account", description = "Your account and usage"),
-        (name = "admin", description = "Users, keys and voices (admin role)"),
-        (name = "operations", description = "Health, readiness, metrics")
-    )
-)]
-pub struct ApiDoc;
-
-/// Declares the `bearer` security scheme the operations refer to.
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("odt_ API key")
-                    .build(),
-            ),
-        );
-    }
-}
-
 /// Every documented route, and the API document built from the same annotations: a route
 /// cannot be served without being documented. Synthesis routes carry [`extract::SynthesisRoute`]:
 /// their limits are the synthesis service's, not the general per-user limit.
@@ -120,7 +82,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .layer(axum::middleware::from_fn(|request, next| {
             request_body::limit_declared_length(cloning::MAX_CLONE_BODY, request, next)
         }));
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(health::health))
         .routes(routes!(operations::ready))
         .routes(routes!(operations::metrics))
@@ -150,6 +112,18 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
+/// `/openapi.json`'s answer: the document, or a 500 if it could not be serialised.
+fn serve_document(document: &Result<axum::body::Bytes, String>) -> Response {
+    match document {
+        Ok(bytes) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            bytes.clone(),
+        )
+            .into_response(),
+        Err(cause) => ApiError::internal(cause).into_response(),
+    }
+}
+
 /// The router of the optional metrics-only listener (`ODEADEV_METRICS_BIND`).
 pub fn metrics_router(state: AppState) -> Router {
     Router::new()
@@ -161,14 +135,15 @@ pub fn metrics_router(state: AppState) -> Router {
 /// request body under `deadlines`.
 pub fn router(state: AppState, deadlines: request_body::BodyDeadlines) -> Router {
     use routes::operations;
-    let (api, document) = api();
-    let document = Arc::new(document);
+    let (api, generated) = api();
+    // Serialised once: the document never changes while the process runs.
+    let document = openapi::document(&generated)
+        .and_then(|document| serde_json::to_vec(&document))
+        .map(axum::body::Bytes::from)
+        .map_err(|e| e.to_string());
     api.route(
         "/openapi.json",
-        get(move || {
-            let document = document.clone();
-            async move { Json(document.as_ref().clone()) }
-        }),
+        get(move || std::future::ready(serve_document(&document))),
     )
     .route("/docs", get(operations::docs))
     .route("/docs/swagger-ui-bundle.js", get(operations::docs_js))

@@ -11,6 +11,7 @@ mod admin;
 mod auth;
 mod cli;
 mod cloning;
+mod contract;
 mod cycles;
 mod limits;
 mod metering;

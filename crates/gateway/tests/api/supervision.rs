@@ -103,3 +103,26 @@ async fn a_stalled_sqlite_writer_fails_readiness_naming_it_until_it_moves_again(
         Some("odeadev_background_up{task=\"sqlite_writer\"} 1".into())
     );
 }
+
+/// Found by the fuzz step: the settlement retry loop waited for something owed without
+/// beating, so an idle node went out of readiness ("settlement_retry: no heartbeat") once
+/// the stall bound passed. With a 1 s bound, readiness must hold through 4 s of idleness.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_node_stays_ready_past_the_stall_bound() {
+    let app = spawn_app_with(Options {
+        env: vec![("ODEADEV_BACKGROUND_STALL_SECS", "1".into())],
+        ..Options::default()
+    })
+    .await;
+    ready_until(&app, Duration::from_secs(5), |s, _| s == 200).await;
+    let idle = Instant::now();
+    while idle.elapsed() < Duration::from_secs(4) {
+        let r = app.client.get(app.url("/ready")).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "after {:?} idle: {body}", idle.elapsed());
+        assert_eq!(body["background"]["settlement_retry"]["status"], "ok");
+        // Not a synchronisation: the test watches readiness over a span of time.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -26,8 +26,10 @@ pub struct AuditQuery {
     /// Only this target id (a user or voice id, or a key id).
     pub target_id: Option<String>,
     /// Rows per page, 1..=200 (default 50).
+    #[serde(default, deserialize_with = "crate::http::numbers::query_integer")]
     pub limit: Option<i64>,
     /// Rows to skip.
+    #[serde(default, deserialize_with = "crate::http::numbers::query_integer")]
     pub offset: Option<i64>,
 }
 

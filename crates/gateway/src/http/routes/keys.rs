@@ -23,7 +23,8 @@ pub struct CreateKeyRequest {
     pub name: Option<String>,
     /// Expiry time (RFC 3339, in the future).
     pub expires_at: Option<DateTime<Utc>>,
-    /// Or: expiry in days from now (1..=3650).
+    /// Or: expiry in days from now (1..=3650); not both.
+    #[serde(default, deserialize_with = "crate::http::numbers::integer")]
     pub expires_in_days: Option<i64>,
 }
 
@@ -96,7 +97,7 @@ pub async fn list_keys(
     path = "/admin/keys/{key_id}",
     tag = "admin",
     params(("key_id" = String, Path, description = "Key id")),
-    responses((status = 200, description = "Revoked", body = KeyResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 404, description = "No such key", body = ErrorBody)),
+    responses((status = 200, description = "Revoked", body = KeyResponse), (status = 409, description = "Refused: no active admin would be left with a usable API key", body = ErrorBody), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 404, description = "No such key", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn revoke_key(

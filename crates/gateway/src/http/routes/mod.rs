@@ -15,14 +15,19 @@ pub mod voices;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// Most rows a listing gives at once.
+pub const MAX_PAGE: i64 = 200;
+
 /// `limit`/`offset` paging for listings.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Paging {
     /// Rows per page, 1..=200 (default 50).
+    #[serde(default, deserialize_with = "crate::http::numbers::query_integer")]
     pub limit: Option<i64>,
     /// Rows to skip (default 0).
+    #[serde(default, deserialize_with = "crate::http::numbers::query_integer")]
     pub offset: Option<i64>,
 }
 
@@ -31,10 +36,10 @@ impl Paging {
     pub fn page(&self) -> Result<crate::store::Page, crate::error::ApiError> {
         let limit = self.limit.unwrap_or(50);
         let offset = self.offset.unwrap_or(0);
-        if !(1..=200).contains(&limit) {
+        if !(1..=MAX_PAGE).contains(&limit) {
             return Err(crate::error::ApiError::field(
                 "limit",
-                "must be between 1 and 200",
+                format!("must be between 1 and {MAX_PAGE}"),
             ));
         }
         if offset < 0 {

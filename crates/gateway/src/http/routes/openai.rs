@@ -131,6 +131,15 @@ pub struct SpeechRequest {
     pub stream_format: Option<String>,
 }
 
+/// Slowest and fastest `speed` OpenAI's API takes (the engines' range is narrower: clamped).
+pub const OPENAI_SPEED: (f64, f64) = (0.25, 4.0);
+
+/// The `response_format`s spoken here; OpenAI's others (`opus`, `aac`) are refused.
+pub const RESPONSE_FORMATS: [&str; 4] = ["mp3", "flac", "wav", "pcm"];
+
+/// The `stream_format`s: the audio itself, or server-sent events.
+pub const STREAM_FORMATS: [&str; 2] = ["audio", "sse"];
+
 /// OpenAI's default sample rate for speech output.
 const OPENAI_SAMPLE_RATE: u32 = 24_000;
 
@@ -157,7 +166,7 @@ fn params(body: &SpeechRequest, voice: String) -> Result<(TtsParams, bool), ApiE
         }
     };
     let speed = body.speed.unwrap_or(1.0);
-    if !(0.25..=4.0).contains(&speed) {
+    if !(OPENAI_SPEED.0..=OPENAI_SPEED.1).contains(&speed) {
         return Err(ApiError::field("speed", "must be between 0.25 and 4.0"));
     }
     let sse = match body.stream_format.as_deref().unwrap_or("audio") {
@@ -208,7 +217,8 @@ fn audio_response(
     tag = "openai",
     request_body = SpeechRequest,
     responses(
-        (status = 200, description = "The audio, streamed (audio/mpeg, audio/flac, audio/wav, audio/pcm), or SSE events `speech.audio.delta` / `speech.audio.done`", content_type = "audio/mpeg", body = Vec<u8>),
+        (status = 200, description = "The audio, streamed (audio/mpeg, audio/flac, audio/wav, audio/pcm), or SSE events `speech.audio.delta` / `speech.audio.done`",
+            content((String = "audio/mpeg"), (String = "audio/flac"), (String = "audio/wav"), (String = "audio/pcm"), (String = "text/event-stream"))),
         (status = 400, description = "Invalid input (OpenAI error shape)", body = OpenAiErrorBody),
         (status = 401, description = "Bad API key (OpenAI error shape)", body = OpenAiErrorBody),
         (status = 429, description = "Quota or rate limit (OpenAI error shape)", body = OpenAiErrorBody),

@@ -23,6 +23,7 @@ pub struct UsageReportParams {
     /// which should not happen, is reported under its own UTC day rather than dropped).
     pub period: Option<String>,
     /// Only this user.
+    #[serde(default, deserialize_with = "crate::http::numbers::query_integer")]
     pub user_id: Option<i64>,
     /// Only users on this plan (`free`, `basic`, `pro`, `enterprise`).
     pub plan: Option<String>,

@@ -23,12 +23,17 @@ use crate::http::views::secs;
 use crate::http::AppState;
 use crate::service::synthesis::{Frame, SynthesisError, TtsParams};
 
-/// Body of `POST /v1/tts` and `POST /v2/tts`.
+/// Body of `POST /v1/tts` and `POST /v2/tts`. The bounds the API document gives each field
+/// come from the constants below and the domain's (`http/openapi/rules.rs`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct TtsRequest {
-    /// Text, 1..=5000 characters; pause markers like `<#0.5#>` allowed.
+    /// Text, 1..=5000 characters as sent and after NFC normalisation; no control characters
+    /// but newline, tab and CRLF line ends; at least one letter or digit outside pause
+    /// markers. Pause markers like `<#0.5#>` (0.01 to 99.99 seconds, at most two decimals)
+    /// are allowed.
     pub text: String,
-    /// Voice friendly name; omitted → the default voice.
+    /// Voice friendly name; omitted → the default voice. Send `voice_name` or `voice_id`,
+    /// not both (both are taken only when they are equal).
     pub voice_name: Option<String>,
     /// Same meaning as `voice_name` (later clients).
     pub voice_id: Option<String>,
@@ -37,20 +42,36 @@ pub struct TtsRequest {
     /// 0.5..=2.0 (default 1.0).
     pub speed: Option<f64>,
     /// -12..=12 semitones (default 0).
+    #[serde(default, deserialize_with = "crate::http::numbers::integer")]
     pub pitch: Option<i64>,
-    /// Emotion (default `neutral`: the engine chooses).
+    /// Emotion (default `neutral`: the engine chooses); `fluent` and `whisper` need a
+    /// speech-2.6 model.
     pub emotion: Option<Emotion>,
     /// (0, 10] (default 1.0).
     pub volume: Option<f64>,
-    /// `mp3` (default), `wav`, `pcm` or `flac`.
+    /// `mp3` (default), `wav`, `pcm` or `flac` (`wav` is not streamed: not on `/v2/tts`).
     #[schema(value_type = Option<String>)]
     pub format: Option<AudioFormat>,
     /// 8000, 16000, 22050, 24000, 32000 (default) or 44100.
-    pub sample_rate: Option<u32>,
+    #[serde(default, deserialize_with = "crate::http::numbers::integer")]
+    pub sample_rate: Option<i64>,
     /// MP3 bitrate: 32000, 64000, 128000 (default) or 256000.
-    pub bitrate: Option<u32>,
+    #[serde(default, deserialize_with = "crate::http::numbers::integer")]
+    pub bitrate: Option<i64>,
     /// MiniMax language boost, e.g. `English` or `auto`.
     pub language_boost: Option<String>,
+}
+
+/// Slowest and fastest speech `speed` on `/v1/tts` and `/v2/tts`.
+pub const SPEED: (f64, f64) = (0.5, 2.0);
+/// Lowest and highest `pitch`, in semitones.
+pub const PITCH: (i64, i64) = (-12, 12);
+/// Highest `volume` (the lowest is above 0).
+pub const MAX_VOLUME: f64 = 10.0;
+
+/// `value` when it is one of `allowed`.
+fn one_of(value: i64, allowed: &[u32]) -> Option<u32> {
+    u32::try_from(value).ok().filter(|v| allowed.contains(v))
 }
 
 impl TtsRequest {
@@ -68,11 +89,11 @@ impl TtsRequest {
         };
         let model = self.model.unwrap_or(Model::Speech02Turbo);
         let speed = self.speed.unwrap_or(1.0);
-        if !(0.5..=2.0).contains(&speed) {
+        if !(SPEED.0..=SPEED.1).contains(&speed) {
             return Err(ApiError::field("speed", "must be between 0.5 and 2.0"));
         }
         let pitch = self.pitch.unwrap_or(0);
-        if !(-12..=12).contains(&pitch) {
+        if !(PITCH.0..=PITCH.1).contains(&pitch) {
             return Err(ApiError::field(
                 "pitch",
                 "must be an integer between -12 and 12",
@@ -89,26 +110,23 @@ impl TtsRequest {
             ));
         }
         let volume = self.volume.unwrap_or(1.0);
-        if !(volume > 0.0 && volume <= 10.0) {
+        if !(volume > 0.0 && volume <= MAX_VOLUME) {
             return Err(ApiError::field(
                 "volume",
                 "must be greater than 0 and at most 10",
             ));
         }
-        let sample_rate = self.sample_rate.unwrap_or(32_000);
-        if !SUPPORTED_SAMPLE_RATES.contains(&sample_rate) {
-            return Err(ApiError::field(
-                "sample_rate",
-                format!("must be one of {SUPPORTED_SAMPLE_RATES:?}"),
-            ));
-        }
-        let bitrate = self.bitrate.unwrap_or(128_000);
-        if !SUPPORTED_BITRATES.contains(&bitrate) {
-            return Err(ApiError::field(
-                "bitrate",
-                format!("must be one of {SUPPORTED_BITRATES:?}"),
-            ));
-        }
+        let sample_rate = one_of(self.sample_rate.unwrap_or(32_000), &SUPPORTED_SAMPLE_RATES)
+            .ok_or_else(|| {
+                ApiError::field(
+                    "sample_rate",
+                    format!("must be one of {SUPPORTED_SAMPLE_RATES:?}"),
+                )
+            })?;
+        let bitrate =
+            one_of(self.bitrate.unwrap_or(128_000), &SUPPORTED_BITRATES).ok_or_else(|| {
+                ApiError::field("bitrate", format!("must be one of {SUPPORTED_BITRATES:?}"))
+            })?;
         if let Some(boost) = &self.language_boost {
             if !LANGUAGE_BOOSTS.contains(&boost.as_str()) {
                 return Err(ApiError::field(
@@ -124,7 +142,8 @@ impl TtsRequest {
             speed: speed as f32,
             pitch: pitch as i32,
             emotion,
-            volume: volume as f32,
+            // A volume above 0 stays above 0 as the engine gets it: 5e-324 is 0 as an f32.
+            volume: (volume as f32).max(f32::MIN_POSITIVE),
             format: self.format.unwrap_or(AudioFormat::Mp3),
             sample_rate,
             bitrate,
@@ -250,7 +269,8 @@ fn wants_sse(headers: &HeaderMap) -> bool {
     tag = "speech",
     request_body = TtsRequest,
     responses(
-        (status = 200, description = "The audio itself, streamed as produced (audio/mpeg, audio/pcm, audio/flac), or SSE `audio`/`done` events with `Accept: text/event-stream`", content_type = "audio/mpeg", body = Vec<u8>),
+        (status = 200, description = "The audio itself, streamed as produced (audio/mpeg, audio/pcm, audio/flac), or SSE `audio`/`done` events with `Accept: text/event-stream`",
+            content((String = "audio/mpeg"), (String = "audio/pcm"), (String = "audio/flac"), (String = "text/event-stream"))),
         (status = 400, description = "Malformed JSON", body = ErrorBody),
         (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody),
         (status = 403, description = "Inactive user", body = ErrorBody),

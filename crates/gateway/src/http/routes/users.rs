@@ -86,8 +86,10 @@ pub struct UserListQuery {
     /// Only active (true) or inactive (false) users.
     pub is_active: Option<bool>,
     /// Rows per page, 1..=200 (default 50).
+    #[serde(default, deserialize_with = "crate::http::numbers::query_integer")]
     pub limit: Option<i64>,
     /// Rows to skip.
+    #[serde(default, deserialize_with = "crate::http::numbers::query_integer")]
     pub offset: Option<i64>,
 }
 
@@ -158,11 +160,11 @@ pub struct PatchUserRequest {
     #[schema(value_type = Option<f64>)]
     pub quota_seconds: Option<Option<f64>>,
     /// Custom requests per minute (1..=1000000); `null` returns to the plan's.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::http::numbers::nullable_integer")]
     #[schema(value_type = Option<i64>)]
     pub rpm_limit: Option<Option<i64>>,
     /// Custom concurrent requests (1..=10000); `null` returns to the plan's.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "crate::http::numbers::nullable_integer")]
     #[schema(value_type = Option<i64>)]
     pub max_streams: Option<Option<i64>>,
 }
@@ -174,7 +176,7 @@ pub struct PatchUserRequest {
     tag = "admin",
     params(("id" = i64, Path, description = "User id")),
     request_body = PatchUserRequest,
-    responses((status = 200, body = UserResponse), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
+    responses((status = 200, body = UserResponse), (status = 409, description = "Refused: no active admin would be left with a usable API key", body = ErrorBody), (status = 401, description = "Missing, malformed, unknown, revoked or expired API key", body = ErrorBody), (status = 403, description = "Inactive user, or not an admin", body = ErrorBody), (status = 400, description = "Malformed JSON", body = ErrorBody), (status = 404, description = "No such user", body = ErrorBody), (status = 422, description = "A field broke a rule; `detail` names it", body = ErrorBody)),
     security(("bearer" = []))
 )]
 pub async fn patch_user(

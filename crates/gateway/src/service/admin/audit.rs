@@ -8,7 +8,7 @@ use crate::error::ApiError;
 use crate::store::{AuditFilter, Page, Store};
 
 /// Longest filter value, in bytes.
-const MAX_FILTER: usize = 128;
+pub const MAX_FILTER: usize = 128;
 
 /// Reads the audit log.
 #[derive(Clone)]
@@ -16,15 +16,23 @@ pub struct AuditLog {
     store: Arc<dyn Store>,
 }
 
-/// A filter value as given: when present, 1 to 128 bytes without control characters.
+/// A filter value as given: when present, 1 to 128 characters without control characters
+/// (counted as the API document's `maxLength` counts).
 fn filter_value(
     field: &'static str,
     value: Option<String>,
 ) -> Result<Option<String>, InvalidField> {
     match value {
-        Some(v) if v.is_empty() || v.len() > MAX_FILTER || v.chars().any(char::is_control) => Err(
-            InvalidField::new(field, "must be 1 to 128 printable characters"),
-        ),
+        Some(v)
+            if v.is_empty()
+                || v.chars().count() > MAX_FILTER
+                || v.chars().any(char::is_control) =>
+        {
+            Err(InvalidField::new(
+                field,
+                "must be 1 to 128 printable characters",
+            ))
+        }
         other => Ok(other),
     }
 }

@@ -17,6 +17,7 @@ mod voices;
 use std::sync::Arc;
 
 pub use audit::AuditLog;
+pub use audit::MAX_FILTER as MAX_AUDIT_FILTER;
 pub use cloning::{CloneRequest, MAX_SAMPLE_BYTES};
 pub use cycles::CycleAdmin;
 pub use keys::{IssuedKey, KeyAdmin, NewKeyRequest};
