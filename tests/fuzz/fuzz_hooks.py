@@ -80,32 +80,19 @@ def whole(value):
     return str(int(number)) if number.is_integer() else str(value)
 
 
-def refusal_text(response):
-    """The refusal's text: `detail`, or OpenAI's `error.message`."""
+def refusal(response):
+    """The refusal's (text, code): `detail` and `code`, or OpenAI's `error.message` and
+    `error.code`; empty strings when the body is not one."""
     try:
         body = json.loads(response.content)
     except (ValueError, TypeError):
-        return ""
+        return "", ""
     if not isinstance(body, dict):
-        return ""
+        return "", ""
     error = body.get("error")
     if isinstance(error, dict):
-        return str(error.get("message", ""))
-    return str(body.get("detail", ""))
-
-
-def error_code(response):
-    """The refusal's `code` (our shape) or `error.code` (OpenAI's)."""
-    try:
-        body = json.loads(response.content)
-    except (ValueError, TypeError):
-        return ""
-    if not isinstance(body, dict):
-        return ""
-    error = body.get("error")
-    if isinstance(error, dict):
-        return str(error.get("code", ""))
-    return str(body.get("code", ""))
+        return str(error.get("message", "")), str(error.get("code", ""))
+    return str(body.get("detail", "")), str(body.get("code", ""))
 
 
 def requested_voice(case):
@@ -145,12 +132,12 @@ def _keep(failure, case, response):
                      and voice not in SEEDED_VOICES)
         if own_voice and response.status_code == 502:
             return "%s 502 in a voice the fuzzer registered" % case.operation.path
-        if own_voice and response.status_code == 503 and error_code(response) == "engine_unavailable":
+        if own_voice and response.status_code == 503 and refusal(response)[1] == "engine_unavailable":
             return "%s 503 in a Piper voice the fuzzer registered" % case.operation.path
         return True
     if type(failure).__name__ != "RejectedPositiveData":
         return True
-    text = refusal_text(response)
+    text = refusal(response)[0]
     for path, start in STATEFUL_RULES:
         if case.operation.path == path and text.startswith(start):
             return "%s %s" % (path, start)

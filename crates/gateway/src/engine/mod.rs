@@ -111,6 +111,18 @@ pub struct Synthesis {
     pub format: AudioFormat,
 }
 
+impl Synthesis {
+    /// Audio an engine rendered itself, in the format and at the rate the request asked for.
+    pub(crate) fn as_requested(request: &SynthesisRequest, audio: Vec<u8>, audio_ms: u64) -> Self {
+        Synthesis {
+            audio: Bytes::from(audio),
+            audio_ms,
+            sample_rate: request.sample_rate,
+            format: request.format,
+        }
+    }
+}
+
 /// One item of a streamed synthesis.
 #[derive(Debug, Clone)]
 pub enum StreamEvent {

@@ -138,12 +138,11 @@ impl Engine for LocalEngine {
 
     async fn synthesize(&self, request: &SynthesisRequest) -> Result<Synthesis, EngineError> {
         let rendered = self.run(request).await?;
-        Ok(Synthesis {
-            audio: Bytes::from(rendered.audio),
-            audio_ms: rendered.audio_ms,
-            sample_rate: request.sample_rate,
-            format: request.format,
-        })
+        Ok(Synthesis::as_requested(
+            request,
+            rendered.audio,
+            rendered.audio_ms,
+        ))
     }
 
     async fn synthesize_stream(

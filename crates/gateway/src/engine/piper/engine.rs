@@ -270,12 +270,7 @@ impl Engine for PiperEngine {
 
     async fn synthesize(&self, request: &SynthesisRequest) -> Result<Synthesis, EngineError> {
         let (audio, audio_ms) = self.run(request).await?;
-        Ok(Synthesis {
-            audio: Bytes::from(audio),
-            audio_ms,
-            sample_rate: request.sample_rate,
-            format: request.format,
-        })
+        Ok(Synthesis::as_requested(request, audio, audio_ms))
     }
 
     async fn synthesize_stream(
