@@ -18,7 +18,8 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::inference::VoiceModel;
-use super::phonemes::{phonemize_clause, sentence_phonemes, sentences};
+use super::phonemes::{phonemize_clause, sentence_phonemes};
+use super::sentences::{sentences, Clause};
 use super::voices::discover;
 use crate::engine::local::{split_pauses, Piece};
 use crate::engine::{
@@ -165,7 +166,7 @@ impl PiperEngine {
         &self,
         model: &Arc<VoiceModel>,
         session: usize,
-        sentence: &[super::phonemes::Clause],
+        sentence: &[Clause],
         request: &SynthesisRequest,
         deadline: Instant,
     ) -> Result<Vec<f32>, EngineError> {

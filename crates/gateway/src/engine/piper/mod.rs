@@ -11,6 +11,7 @@ mod engine;
 mod inference;
 mod phonemes;
 mod seeds;
+mod sentences;
 mod voices;
 
 pub use engine::{PiperEngine, PiperSettings, PiperVoiceInfo};

@@ -1,10 +1,9 @@
-//! Text → sentences → clauses → eSpeak NG IPA → the voice's phoneme ids.
+//! A clause's eSpeak NG IPA, a sentence's phoneme string, and the voice's phoneme ids.
 //!
 //! Piper voices were trained on eSpeak NG's IPA with each clause's punctuation kept. The
 //! `espeak-ng` program (a separate process: it is GPL-3.0 and stays out of this binary) drops
-//! that punctuation, so the text is cut into clauses here, each clause is phonemized on its
-//! own, and its terminator is put back after it. Sentences are the unit of inference: one
-//! model run each, so memory stays bounded however long the text is.
+//! that punctuation, so each clause (`sentences.rs`) is phonemized on its own and its
+//! terminator is put back after it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,73 +14,6 @@ use tokio::time::Instant;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::engine::EngineError;
-
-/// One clause of a sentence and the punctuation that ends it (`None` at the text's end).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Clause {
-    pub(crate) text: String,
-    pub(crate) terminator: Option<char>,
-}
-
-/// Characters that end a sentence.
-const SENTENCE_END: [char; 3] = ['.', '!', '?'];
-/// Characters that end a clause inside a sentence.
-const CLAUSE_END: [char; 3] = [',', ';', ':'];
-
-/// Cuts `text` into sentences of clauses. Punctuation ends a clause only when followed by
-/// whitespace, more punctuation or the end (so `3.50` and `3:00` stay whole); a dash between spaces ends a
-/// clause as `;` does, as Piper's own phonemizer reads it.
-pub(crate) fn sentences(text: &str) -> Vec<Vec<Clause>> {
-    let mut out = Vec::new();
-    let mut sentence = Vec::new();
-    let mut current = String::new();
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        let next_is_break = chars.get(i + 1).is_none_or(|n| {
-            n.is_whitespace() || SENTENCE_END.contains(n) || CLAUSE_END.contains(n)
-        });
-        let previous_is_space = i == 0 || chars[i - 1].is_whitespace();
-        let terminator = if (SENTENCE_END.contains(&c) || CLAUSE_END.contains(&c)) && next_is_break
-        {
-            Some(c)
-        } else if matches!(c, '-' | '–' | '—') && previous_is_space && next_is_break {
-            Some(';')
-        } else {
-            None
-        };
-        match terminator {
-            Some(t) => {
-                push_clause(&mut sentence, &mut current, Some(t));
-                if SENTENCE_END.contains(&t) && !sentence.is_empty() {
-                    out.push(std::mem::take(&mut sentence));
-                }
-            }
-            None => current.push(c),
-        }
-    }
-    push_clause(&mut sentence, &mut current, None);
-    if !sentence.is_empty() {
-        out.push(sentence);
-    }
-    out
-}
-
-fn push_clause(sentence: &mut Vec<Clause>, current: &mut String, terminator: Option<char>) {
-    let text = current.trim();
-    if text.chars().any(char::is_alphanumeric) {
-        sentence.push(Clause {
-            text: text.to_owned(),
-            terminator,
-        });
-    } else if let (Some(last), Some(t)) = (sentence.last_mut(), terminator) {
-        // A mark with nothing before it ("Wait, ." or "Really?!"): nothing is spoken; a
-        // sentence end after a clause mark ends that clause's sentence.
-        if SENTENCE_END.contains(&t) {
-            last.terminator = Some(t);
-        }
-    }
-    current.clear();
-}
 
 /// eSpeak's IPA for one clause: its output lines joined by spaces, language-switch flags
 /// such as `(en)` removed.
@@ -225,49 +157,6 @@ impl PhonemeIds {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    fn clause(text: &str, terminator: Option<char>) -> Clause {
-        Clause {
-            text: text.to_owned(),
-            terminator,
-        }
-    }
-
-    #[test]
-    fn text_is_cut_into_sentences_and_clauses_with_their_punctuation() {
-        assert_eq!(
-            sentences("Hello there, world. How are you? Fine - thanks!"),
-            vec![
-                vec![clause("Hello there", Some(',')), clause("world", Some('.'))],
-                vec![clause("How are you", Some('?'))],
-                vec![clause("Fine", Some(';')), clause("thanks", Some('!'))],
-            ]
-        );
-    }
-
-    #[test]
-    fn numbers_times_and_hyphens_are_not_clause_breaks() {
-        assert_eq!(
-            sentences("It costs 3.50 at 3:00 in well-known shops"),
-            vec![vec![clause(
-                "It costs 3.50 at 3:00 in well-known shops",
-                None
-            )]]
-        );
-    }
-
-    #[test]
-    fn stray_punctuation_speaks_nothing() {
-        assert_eq!(
-            sentences("Really?! ... , ok"),
-            vec![vec![clause("Really", Some('?'))], vec![clause("ok", None)]]
-        );
-        assert_eq!(
-            sentences("Wait , what"),
-            vec![vec![clause("Wait", Some(',')), clause("what", None)]]
-        );
-        assert!(sentences(" ... ,, ").is_empty());
-    }
 
     #[test]
     fn espeak_output_is_joined_and_language_flags_dropped() {
