@@ -77,7 +77,10 @@ impl PiperEngine {
         let load_settings = settings.clone();
         let loaded = tokio::task::spawn_blocking(move || load_all(&load_settings, sessions))
             .await
-            .unwrap_or_default();
+            .unwrap_or_else(|error| {
+                tracing::error!(%error, "loading the piper voices failed; piper engine disabled");
+                Vec::new()
+            });
         let voices: HashMap<_, _> = loaded
             .into_iter()
             .map(|model| (model.voice.id.clone(), Arc::new(model)))
