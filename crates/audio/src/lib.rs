@@ -14,6 +14,7 @@ mod length;
 mod mp3;
 mod pcm;
 mod resample;
+mod stream;
 mod synth;
 mod wav;
 
@@ -23,6 +24,7 @@ pub use format::{AudioFormat, SUPPORTED_BITRATES, SUPPORTED_SAMPLE_RATES};
 pub use length::{measure, AudioLength, LengthCounter};
 pub use pcm::Pcm;
 pub use resample::resample;
+pub use stream::StreamEncoder;
 pub use synth::speechlike;
 pub use wav::decode_wav;
 

@@ -86,9 +86,13 @@ fn lame_err(e: impl std::fmt::Debug) -> AudioError {
     }
 }
 
-/// Encodes mono CBR MP3 at the PCM's own sample rate (no resampling by LAME).
-pub(crate) fn encode_mp3(pcm: &Pcm, bitrate: u32) -> Result<Vec<u8>, AudioError> {
-    let rate = pcm.sample_rate;
+/// A mono CBR LAME encoder at `rate` (no resampling by LAME), with or without the Info tag
+/// (a stream that has started cannot have its first frame rewritten).
+pub(crate) fn lame_encoder(
+    rate: u32,
+    bitrate: u32,
+    info_tag: bool,
+) -> Result<mp3lame_encoder::Encoder, AudioError> {
     let unsupported = AudioError::UnsupportedSampleRate { what: "mp3", rate };
     let brate = effective_bitrate(rate, bitrate).ok_or(unsupported.clone())?;
     let out_rate = NonZeroU32::new(rate).ok_or(unsupported)?;
@@ -107,17 +111,39 @@ pub(crate) fn encode_mp3(pcm: &Pcm, bitrate: u32) -> Result<Vec<u8>, AudioError>
     // Quality 7 is LAME's "fast" preset; a simulator and a local engine care
     // far more about latency than psychoacoustic polish.
     builder.set_quality(Quality::Ok).map_err(lame_err)?;
-    builder.set_to_write_vbr_tag(true).map_err(lame_err)?;
-    let mut encoder = builder.build().map_err(lame_err)?;
+    builder.set_to_write_vbr_tag(info_tag).map_err(lame_err)?;
+    builder.build().map_err(lame_err)
+}
 
-    let mut out = Vec::with_capacity(mp3lame_encoder::max_required_buffer_size(pcm.samples.len()));
+/// Encodes `samples` on `encoder`, appending to `out`.
+pub(crate) fn encode_more(
+    encoder: &mut mp3lame_encoder::Encoder,
+    samples: &[i16],
+    out: &mut Vec<u8>,
+) -> Result<(), AudioError> {
+    out.reserve(mp3lame_encoder::max_required_buffer_size(samples.len()));
     encoder
-        .encode_to_vec(MonoPcm(pcm.samples.as_slice()), &mut out)
+        .encode_to_vec(MonoPcm(samples), out)
         .map_err(lame_err)?;
+    Ok(())
+}
+
+/// Ends `encoder`'s stream, appending its last frames to `out`.
+pub(crate) fn finish(
+    encoder: &mut mp3lame_encoder::Encoder,
+    out: &mut Vec<u8>,
+) -> Result<(), AudioError> {
     out.reserve(7200);
-    encoder
-        .flush_to_vec::<FlushGap>(&mut out)
-        .map_err(lame_err)?;
+    encoder.flush_to_vec::<FlushGap>(out).map_err(lame_err)?;
+    Ok(())
+}
+
+/// Encodes mono CBR MP3 at the PCM's own sample rate (no resampling by LAME).
+pub(crate) fn encode_mp3(pcm: &Pcm, bitrate: u32) -> Result<Vec<u8>, AudioError> {
+    let mut encoder = lame_encoder(pcm.sample_rate, bitrate, true)?;
+    let mut out = Vec::new();
+    encode_more(&mut encoder, &pcm.samples, &mut out)?;
+    finish(&mut encoder, &mut out)?;
 
     // LAME emitted a placeholder first frame; overwrite it with the real
     // Info tag (delay/padding) so decoders produce the exact sample count.

@@ -288,3 +288,47 @@ async fn a_saturated_engine_answers_503_with_retry_after_and_bills_nothing() {
         .sum();
     assert_eq!(billed, 0.0, "{records:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v2_streams_piper_speech_sentence_by_sentence_and_bills_what_was_sent() {
+    let Some(models) = models_dir() else { return };
+    let app = piper_app(models).await;
+    let (_, key) = app.create_user("enterprise").await;
+    let text = "This is the first sentence of a long paragraph. ".repeat(10);
+    let mut r = app
+        .post(
+            "/v2/tts",
+            &key,
+            &json!({"text": text, "voice_name": "joe", "format": "pcm", "sample_rate": 16000}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let mut audio = Vec::new();
+    while let Some(chunk) = r.chunk().await.unwrap() {
+        audio.extend_from_slice(&chunk);
+    }
+    let seconds = (audio.len() / 2) as f64 / 16_000.0;
+    assert!(seconds > 15.0, "{seconds} s for ten sentences");
+    let record = wait_for(Duration::from_secs(10), "the stream's record", || async {
+        let records = app.usage(&key).await;
+        (records[0]["status"] == "success").then(|| records[0].clone())
+    })
+    .await;
+    assert_eq!(record["engine"], "piper");
+    let billed = record["audio_seconds"].as_f64().unwrap();
+    assert!(
+        (billed - seconds).abs() < 0.01,
+        "billed {billed} s for {seconds} s"
+    );
+
+    // MP3 streams too, on one encoder: one stream that decoders read whole.
+    let r = app
+        .post(
+            "/v2/tts",
+            &key,
+            &json!({"text": "One sentence. And another one.", "voice_name": "joe", "format": "mp3"}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await.unwrap().len() > 1_000);
+}

@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use odeadev_audio::{encode, resample, Pcm};
+use odeadev_audio::{encode, resample, Pcm, StreamEncoder};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::inference::VoiceModel;
-use super::phonemes::{phonemize_clause, sentence_phonemes};
-use super::sentences::{sentences, Clause};
+use super::job::{Job, Part};
+use super::sentences::sentences;
 use super::voices::discover;
 use crate::engine::local::{split_pauses, Piece};
 use crate::engine::{
@@ -109,7 +109,8 @@ impl PiperEngine {
         voices
     }
 
-    async fn run(&self, request: &SynthesisRequest) -> Result<(Vec<u8>, u64), EngineError> {
+    /// Everything one synthesis needs, its slot and session taken (or `Busy`).
+    async fn start(&self, request: &SynthesisRequest) -> Result<Job, EngineError> {
         if let Some(reason) = self.unavailable {
             return Err(EngineError::NotConfigured(reason));
         }
@@ -118,39 +119,48 @@ impl PiperEngine {
             .get(&request.engine_voice_id)
             .cloned()
             .ok_or(EngineError::NotConfigured(VOICE_MISSING))?;
-        let pieces = split_pauses(&request.text);
-        if pieces.is_empty() {
+        let mut parts = Vec::new();
+        for piece in split_pauses(&request.text) {
+            match piece {
+                Piece::Pause(ms) => parts.push(Part::Silence(ms)),
+                Piece::Speech(text) => {
+                    parts.extend(sentences(text).into_iter().map(Part::Sentence))
+                }
+            }
+        }
+        if parts.is_empty() {
             return Err(EngineError::InvalidInput("nothing to speak".to_owned()));
         }
         let deadline = Instant::now() + self.settings.timeout;
         let queue_deadline =
             Instant::now() + self.settings.queue_timeout.min(self.settings.timeout);
-        let _permit = tokio::time::timeout_at(queue_deadline, self.slots.clone().acquire_owned())
+        let permit = tokio::time::timeout_at(queue_deadline, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| EngineError::Busy)?
             .map_err(|_| EngineError::Unavailable("piper pool closed".to_owned()))?;
         let session = SessionSlot::take(&self.free_sessions)?;
+        Ok(Job {
+            model,
+            espeak: self.settings.espeak.clone(),
+            session,
+            _permit: permit,
+            deadline,
+            speed: request.speed,
+            volume: request.volume,
+            parts,
+        })
+    }
 
-        let rate = model.voice.sample_rate;
+    /// The whole text, rendered and encoded as the request asks.
+    async fn run(&self, request: &SynthesisRequest) -> Result<(Vec<u8>, u64), EngineError> {
+        let job = self.start(request).await?;
         let mut samples: Vec<i16> = Vec::new();
-        for piece in pieces {
-            match piece {
-                Piece::Pause(ms) => {
-                    samples.extend(Pcm::silence(u64::from(ms), rate).samples);
-                }
-                Piece::Speech(text) => {
-                    for sentence in sentences(text) {
-                        let audio = self
-                            .speak_sentence(&model, session.index, &sentence, request, deadline)
-                            .await?;
-                        samples.extend(to_i16(&audio, request.volume));
-                    }
-                }
-            }
+        for part in &job.parts {
+            samples.extend(job.speak(part).await?);
         }
         let pcm = Pcm {
             samples,
-            sample_rate: rate,
+            sample_rate: job.model.voice.sample_rate,
         };
         let (format, sample_rate, bitrate) = (request.format, request.sample_rate, request.bitrate);
         tokio::task::spawn_blocking(move || {
@@ -163,43 +173,11 @@ impl PiperEngine {
         .await
         .map_err(|e| EngineError::Unavailable(format!("piper render task failed: {e}")))?
     }
-
-    /// One sentence: its clauses phonemized side by side, then one model run.
-    async fn speak_sentence(
-        &self,
-        model: &Arc<VoiceModel>,
-        session: usize,
-        sentence: &[Clause],
-        request: &SynthesisRequest,
-        deadline: Instant,
-    ) -> Result<Vec<f32>, EngineError> {
-        let espeak = &self.settings.espeak;
-        let voice = &model.voice.espeak_voice;
-        let ipa = futures::future::try_join_all(
-            sentence
-                .iter()
-                .map(|clause| phonemize_clause(espeak, voice, &clause.text, deadline)),
-        )
-        .await?;
-        let clauses: Vec<(String, Option<char>)> = ipa
-            .into_iter()
-            .zip(sentence.iter().map(|c| c.terminator))
-            .collect();
-        let ids = model.voice.phoneme_ids.ids(&sentence_phonemes(&clauses));
-        let model = model.clone();
-        let speed = request.speed;
-        let run = tokio::task::spawn_blocking(move || model.infer(session, ids, speed));
-        tokio::time::timeout_at(deadline, run)
-            .await
-            .map_err(|_| EngineError::Timeout)?
-            .map_err(|e| EngineError::Unavailable(format!("piper inference task failed: {e}")))?
-            .map_err(EngineError::BadResponse)
-    }
 }
 
 /// A session index taken from the free list for one synthesis, given back on drop.
-struct SessionSlot {
-    index: usize,
+pub(super) struct SessionSlot {
+    pub(super) index: usize,
     free: Arc<std::sync::Mutex<Vec<usize>>>,
 }
 
@@ -250,7 +228,7 @@ fn load_all(settings: &PiperSettings, sessions: usize) -> Vec<VoiceModel> {
 }
 
 /// Float samples to 16-bit, scaled by the request's volume and clipped.
-fn to_i16(audio: &[f32], volume: f32) -> impl Iterator<Item = i16> + '_ {
+pub(super) fn to_i16(audio: &[f32], volume: f32) -> impl Iterator<Item = i16> + '_ {
     let gain = 32_767.0 * volume;
     audio
         .iter()
@@ -281,8 +259,24 @@ impl Engine for PiperEngine {
         &self,
         request: &SynthesisRequest,
     ) -> Result<AudioStream, EngineError> {
-        let (audio, audio_ms) = self.run(request).await?;
-        Ok(whole_audio_stream(Bytes::from(audio), audio_ms))
+        let encoder = match StreamEncoder::new(request.format, request.sample_rate, request.bitrate)
+        {
+            Some(encoder) => {
+                encoder.map_err(|e| EngineError::BadResponse(format!("encoding: {e}")))?
+            }
+            // WAV and FLAC headers give the whole length: those are rendered first.
+            None => {
+                let (audio, audio_ms) = self.run(request).await?;
+                return Ok(whole_audio_stream(Bytes::from(audio), audio_ms));
+            }
+        };
+        // Taken before the stream is returned, so that a busy engine refuses at once.
+        let job = self.start(request).await?;
+        let (sender, receiver) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(job.stream(encoder, request.sample_rate, sender));
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(
+            receiver,
+        )))
     }
 }
 

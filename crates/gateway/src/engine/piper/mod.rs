@@ -9,6 +9,7 @@
 
 mod engine;
 mod inference;
+mod job;
 mod phonemes;
 mod seeds;
 mod sentences;
