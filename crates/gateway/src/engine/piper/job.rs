@@ -112,6 +112,10 @@ impl Job {
                 samples_out += samples;
                 bytes
             });
+            // LAME may hold a short sentence's samples until the next: nothing to send yet.
+            if matches!(&encoded, Ok(bytes) if bytes.is_empty()) {
+                continue;
+            }
             let event = encoded
                 .map(|bytes| StreamEvent::Audio(Bytes::from(bytes)))
                 .map_err(|e| EngineError::BadResponse(format!("encoding: {e}")));
@@ -120,13 +124,23 @@ impl Job {
                 return;
             }
         }
-        let last = encoder
-            .finish()
-            .map(|bytes| StreamEvent::Audio(Bytes::from(bytes)))
-            .map_err(|e| EngineError::BadResponse(format!("encoding: {e}")));
-        let failed = last.is_err();
-        if sender.send(last).await.is_err() || failed {
-            return;
+        match encoder.finish() {
+            Ok(bytes) if bytes.is_empty() => {}
+            Ok(bytes) => {
+                if sender
+                    .send(Ok(StreamEvent::Audio(Bytes::from(bytes))))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                let _ = sender
+                    .send(Err(EngineError::BadResponse(format!("encoding: {e}"))))
+                    .await;
+                return;
+            }
         }
         let audio_ms = samples_out * 1000 / u64::from(sample_rate.max(1));
         let _ = sender.send(Ok(StreamEvent::Finished { audio_ms })).await;
