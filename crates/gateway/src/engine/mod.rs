@@ -222,10 +222,13 @@ pub trait VoiceCloner: Send + Sync {
     async fn clone_voice(&self, sample: CloneSample, voice_id: &str) -> Result<(), CloneError>;
 }
 
-/// A finished synthesis as a stream: the audio in chunks of `STREAM_CHUNK_BYTES`, then
+/// Size of the audio chunks [`whole_audio_stream`] yields.
+pub(crate) const STREAM_CHUNK_BYTES: usize = 16 * 1024;
+
+/// A finished synthesis as a stream: the audio in chunks of [`STREAM_CHUNK_BYTES`], then
 /// `Finished`. For engines that render the whole text before the first byte.
 pub(crate) fn whole_audio_stream(audio: Bytes, audio_ms: u64) -> AudioStream {
-    let chunk = local::STREAM_CHUNK_BYTES;
+    let chunk = STREAM_CHUNK_BYTES;
     let mut events: Vec<Result<StreamEvent, EngineError>> = (0..audio.len())
         .step_by(chunk)
         .map(|start| {

@@ -27,9 +27,6 @@ const NOT_INSTALLED: &str = "the local speech engine (espeak-ng) is not installe
 /// Shown to clients when the program starts but `--version` fails.
 const NOT_WORKING: &str = "the local speech engine (espeak-ng) is not working";
 
-/// Size of the audio chunks `synthesize_stream` yields.
-pub(crate) const STREAM_CHUNK_BYTES: usize = 16 * 1024;
-
 /// The local speech engine: eSpeak NG run as a subprocess, at most
 /// `max_concurrent` syntheses at once.
 pub struct LocalEngine {

@@ -27,8 +27,8 @@ mod wav;
 mod tests;
 
 pub use engine::LocalEngine;
-pub(crate) use engine::STREAM_CHUNK_BYTES;
 pub(crate) use pauses::{split_pauses, Piece};
+pub(crate) use process::speak as run_espeak;
 pub use settings::LocalEngineSettings;
 pub(crate) use text::plain_text;
 pub use voices::{LocalVoiceSeed, LOCAL_VOICES};

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use odeadev_audio::{decode_wav, AudioFormat, Pcm};
 
-use super::engine::STREAM_CHUNK_BYTES;
 use super::{LocalEngine, LocalEngineSettings, LOCAL_VOICES};
+use crate::engine::STREAM_CHUNK_BYTES;
 use crate::engine::{Engine, EngineError, Provider, StreamEvent, SynthesisRequest};
 
 const SENTENCE: &str = "The quick brown fox jumps over the lazy dog.";

@@ -7,55 +7,29 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Stdio;
 
-use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use unicode_normalization::UnicodeNormalization;
 
+use crate::engine::local::{plain_text, run_espeak};
 use crate::engine::EngineError;
 
 /// eSpeak's IPA for one clause: its output lines joined by spaces, language-switch flags
-/// such as `(en)` removed.
+/// such as `(en)` removed. The program is run as the eSpeak engine runs it (text on stdin,
+/// killed at the deadline, output capped).
 pub(crate) async fn phonemize_clause(
     program: &Path,
     espeak_voice: &str,
     clause: &str,
     deadline: Instant,
 ) -> Result<String, EngineError> {
-    let mut child = tokio::process::Command::new(program)
-        .args(["-q", "--ipa", "-b", "1", "-v", espeak_voice])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| EngineError::Unavailable(format!("starting espeak-ng: {e}")))?;
-    let mut stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| EngineError::Unavailable("espeak-ng has no stdin".to_owned()))?;
-    // The text is sent with a newline and the pipe closed; eSpeak reads it all.
-    let input = format!("{}\n", super::super::local::plain_text(clause));
-    let write = async move {
-        stdin.write_all(input.as_bytes()).await?;
-        stdin.shutdown().await
-    };
-    let (written, output) = tokio::time::timeout_at(deadline, async {
-        tokio::join!(write, child.wait_with_output())
-    })
-    .await
-    .map_err(|_| EngineError::Timeout)?;
-    written.map_err(|e| EngineError::Unavailable(format!("writing to espeak-ng: {e}")))?;
-    let output = output.map_err(|e| EngineError::Unavailable(format!("reading espeak-ng: {e}")))?;
-    if !output.status.success() {
-        return Err(EngineError::Unavailable(format!(
-            "espeak-ng exited with {}",
-            output.status
-        )));
-    }
-    let text = String::from_utf8_lossy(&output.stdout);
-    Ok(clean_ipa(&text))
+    let args: Vec<String> = ["-q", "--ipa", "-b", "1", "-v", espeak_voice]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    let input = format!("{}\n", plain_text(clause));
+    let output = run_espeak(program, &args, &input, deadline).await?;
+    Ok(clean_ipa(&String::from_utf8_lossy(&output)))
 }
 
 /// Joins eSpeak's lines and drops its language-switch flags (`(en)`, `(fr)`).
