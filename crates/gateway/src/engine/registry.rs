@@ -47,18 +47,9 @@ impl EngineRegistry {
         }
     }
 
-    /// Why voices of `provider` cannot be spoken here, if they cannot: no engine for it, or
-    /// the engine's own reason (client-safe).
-    pub fn unavailable_reason(&self, provider: Provider) -> Option<&'static str> {
-        match self.get(provider) {
-            None => Some(provider.not_configured_reason()),
-            Some(engine) => engine.unavailable_reason(),
-        }
-    }
-
-    /// Why one voice cannot be spoken here, if it cannot: as
-    /// [`unavailable_reason`](Self::unavailable_reason), and for engines with voice files,
-    /// that voice's file missing.
+    /// Why one voice cannot be spoken here, if it cannot (client-safe): no engine for its
+    /// provider, the engine's own reason, or (for engines with voice files) that voice's file
+    /// missing.
     pub fn voice_unavailable_reason(
         &self,
         provider: Provider,

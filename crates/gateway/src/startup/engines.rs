@@ -7,7 +7,7 @@ use crate::config::Settings;
 use crate::domain::audit::Actor;
 use crate::engine::local::{LocalEngine, LocalEngineSettings};
 use crate::engine::minimax::MinimaxEngine;
-use crate::engine::piper::{self, PiperEngine, PiperSettings, PiperVoiceInfo};
+use crate::engine::piper::{self, PiperEngine, PiperSettings};
 use crate::engine::{EngineRegistry, Provider};
 use crate::error::ApiError;
 use crate::service::admin::{NewVoiceRequest, VoiceAdmin};
@@ -17,8 +17,8 @@ use crate::store::Store;
 pub struct Engines {
     /// Every engine, by provider.
     pub registry: EngineRegistry,
-    /// The Piper voices loaded.
-    pub piper_voices: Vec<PiperVoiceInfo>,
+    /// The engine ids of the Piper voices loaded.
+    pub piper_voices: Vec<String>,
 }
 
 /// Builds the engines this deployment has.
@@ -44,7 +44,7 @@ pub async fn engines(settings: &Settings) -> anyhow::Result<Engines> {
     if let Some(reason) = crate::engine::Engine::unavailable_reason(&piper) {
         tracing::warn!(reason, "piper engine unavailable");
     }
-    let piper_voices = piper.voices();
+    let piper_voices = piper.voice_ids();
     let mut registry = EngineRegistry::default()
         .with(Arc::new(local))
         .with(Arc::new(piper));
@@ -65,11 +65,11 @@ pub async fn engines(settings: &Settings) -> anyhow::Result<Engines> {
 pub(super) async fn register_piper_voices(
     voices: &VoiceAdmin,
     store: &dyn Store,
-    found: &[PiperVoiceInfo],
+    found: &[String],
 ) -> anyhow::Result<()> {
-    for info in found {
-        let Some(seed) = piper::seed_for(&info.engine_voice_id) else {
-            tracing::info!(voice = %info.engine_voice_id, "piper voice not registered: its language is not in its file name; register it with POST /admin/voices");
+    for engine_voice_id in found {
+        let Some(seed) = piper::seed_for(engine_voice_id) else {
+            tracing::info!(voice = %engine_voice_id, "piper voice not registered: its language is not in its file name; register it with POST /admin/voices");
             continue;
         };
         if store.find_voice(&seed.friendly_name).await?.is_some() {
@@ -77,7 +77,7 @@ pub(super) async fn register_piper_voices(
         }
         let request = NewVoiceRequest {
             friendly_name: seed.friendly_name.clone(),
-            engine_voice_id: info.engine_voice_id.clone(),
+            engine_voice_id: engine_voice_id.clone(),
             language: seed.language,
             gender: seed.gender,
             description: Some(seed.description),

@@ -49,15 +49,6 @@ pub struct PiperSettings {
     pub timeout: Duration,
 }
 
-/// A voice this engine offers, for seeding and listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PiperVoiceInfo {
-    /// The voice's engine id (its model's file stem, `en_US-joe-medium`).
-    pub engine_voice_id: String,
-    /// The model's sample rate.
-    pub sample_rate: u32,
-}
-
 /// Piper voices on ONNX Runtime, at most `max_concurrent` syntheses at once.
 pub struct PiperEngine {
     settings: PiperSettings,
@@ -95,18 +86,12 @@ impl PiperEngine {
         }
     }
 
-    /// The voices loaded, sorted by id.
-    pub fn voices(&self) -> Vec<PiperVoiceInfo> {
-        let mut voices: Vec<_> = self
-            .voices
-            .values()
-            .map(|m| PiperVoiceInfo {
-                engine_voice_id: m.voice.id.clone(),
-                sample_rate: m.voice.sample_rate,
-            })
-            .collect();
-        voices.sort_by(|a, b| a.engine_voice_id.cmp(&b.engine_voice_id));
-        voices
+    /// The engine ids of the voices loaded (their models' file stems, `en_US-joe-medium`),
+    /// sorted.
+    pub fn voice_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = self.voices.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 
     /// Everything one synthesis needs, its slot and session taken (or `Busy`).

@@ -15,5 +15,5 @@ mod seeds;
 mod sentences;
 mod voices;
 
-pub use engine::{PiperEngine, PiperSettings, PiperVoiceInfo};
+pub use engine::{PiperEngine, PiperSettings};
 pub use seeds::{seed_for, PiperVoiceSeed, NATURAL_DEFAULT_VOICE};

@@ -70,21 +70,22 @@ impl SynthesisService {
         request_id: &str,
     ) -> Result<Job, ApiError> {
         let voice = self.resolve_voice(params.voice.as_deref()).await?;
-        let engine = match self.engines.get(voice.provider) {
-            Some(engine) => engine.clone(),
-            None => {
+        // One reason for every way a voice cannot be spoken here (no engine, the engine's
+        // own state, a missing voice file), as the voice listing shows it.
+        let reason = self
+            .engines
+            .voice_unavailable_reason(voice.provider, &voice.engine_voice_id);
+        let engine = match (reason, self.engines.get(voice.provider)) {
+            (None, Some(engine)) => engine.clone(),
+            (reason, _) => {
                 return Err(ApiError::EngineUnavailable {
-                    detail: voice.provider.not_configured_reason().into(),
-                    cause: format!("{} not configured", voice.provider.as_str()),
+                    detail: reason
+                        .unwrap_or_else(|| voice.provider.not_configured_reason())
+                        .into(),
+                    cause: format!("{} engine unavailable", voice.provider.as_str()),
                 })
             }
         };
-        if let Some(reason) = engine.voice_unavailable_reason(&voice.engine_voice_id) {
-            return Err(ApiError::EngineUnavailable {
-                detail: reason.into(),
-                cause: format!("{} engine unavailable", voice.provider.as_str()),
-            });
-        }
         let estimate = estimate_ms(&params.text, params.speed);
         let context = UsageContext {
             id: uuid::Uuid::now_v7().to_string(),
