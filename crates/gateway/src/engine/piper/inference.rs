@@ -68,10 +68,7 @@ impl VoiceModel {
     /// permit, so the lock is never contended); float samples at the voice's rate.
     /// Blocking: call it from a blocking thread.
     pub(crate) fn infer(&self, slot: usize, ids: Vec<i64>, speed: f32) -> Result<Vec<f32>, String> {
-        let session = self
-            .sessions
-            .get(slot % self.sessions.len())
-            .ok_or("no session")?;
+        let session = self.sessions.get(slot).ok_or("no such session")?;
         let mut session = session.lock().map_err(|_| "a session panicked earlier")?;
         let length = ids.len();
         let scales = vec![

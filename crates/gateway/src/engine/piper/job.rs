@@ -68,81 +68,66 @@ impl Job {
         Ok(to_i16(&audio, self.volume).collect())
     }
 
-    /// Speaks part after part into `sender` as `encoder` writes them, then `Finished`; stops
-    /// when the receiver is gone (the client left).
-    pub(super) async fn stream(
-        self,
+    /// Speaks part after part into `sender` as `encoder` writes them, then `Finished`, or
+    /// the error that stopped it; stops when the receiver is gone (the client left).
+    pub(super) async fn stream(self, encoder: StreamEncoder, sample_rate: u32, sender: Sender) {
+        if let Err(error) = self.stream_into(encoder, sample_rate, &sender).await {
+            let _ = sender.send(Err(error)).await;
+        }
+    }
+
+    async fn stream_into(
+        &self,
         mut encoder: StreamEncoder,
         sample_rate: u32,
-        sender: tokio::sync::mpsc::Sender<Result<StreamEvent, EngineError>>,
-    ) {
+        sender: &Sender,
+    ) -> Result<(), EngineError> {
         let mut samples_out: u64 = 0;
         for part in &self.parts {
-            let piece = match self.speak(part).await {
-                Ok(samples) => samples,
-                Err(e) => {
-                    let _ = sender.send(Err(e)).await;
-                    return;
-                }
-            };
             let pcm = Pcm {
-                samples: piece,
+                samples: self.speak(part).await?,
                 sample_rate: self.model.voice.sample_rate,
             };
             // Resampling and encoding are CPU work too: off the async workers, the encoder
             // going there and back.
-            let encoded = tokio::task::spawn_blocking(move || {
-                let result = resample(&pcm, sample_rate).and_then(|out| {
+            let (returned, encoded) = tokio::task::spawn_blocking(move || {
+                let encoded = resample(&pcm, sample_rate).and_then(|out| {
                     let samples = out.samples.len() as u64;
                     encoder.encode(&out.samples).map(|bytes| (bytes, samples))
                 });
-                (encoder, result)
+                (encoder, encoded)
             })
-            .await;
-            let Ok((returned, encoded)) = encoded else {
-                let _ = sender
-                    .send(Err(EngineError::Unavailable(
-                        "piper encoding task failed".to_owned(),
-                    )))
-                    .await;
-                return;
-            };
+            .await
+            .map_err(|e| EngineError::Unavailable(format!("piper encoding task failed: {e}")))?;
             encoder = returned;
-            let encoded = encoded.map(|(bytes, samples)| {
-                samples_out += samples;
-                bytes
-            });
-            // LAME may hold a short sentence's samples until the next: nothing to send yet.
-            if matches!(&encoded, Ok(bytes) if bytes.is_empty()) {
-                continue;
-            }
-            let event = encoded
-                .map(|bytes| StreamEvent::Audio(Bytes::from(bytes)))
-                .map_err(|e| EngineError::BadResponse(format!("encoding: {e}")));
-            let failed = event.is_err();
-            if sender.send(event).await.is_err() || failed {
-                return;
+            let (bytes, samples) = encoded.map_err(encoding_failed)?;
+            samples_out += samples;
+            if !send_audio(sender, bytes).await {
+                return Ok(());
             }
         }
-        match encoder.finish() {
-            Ok(bytes) if bytes.is_empty() => {}
-            Ok(bytes) => {
-                if sender
-                    .send(Ok(StreamEvent::Audio(Bytes::from(bytes))))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = sender
-                    .send(Err(EngineError::BadResponse(format!("encoding: {e}"))))
-                    .await;
-                return;
-            }
+        if !send_audio(sender, encoder.finish().map_err(encoding_failed)?).await {
+            return Ok(());
         }
         let audio_ms = samples_out * 1000 / u64::from(sample_rate.max(1));
         let _ = sender.send(Ok(StreamEvent::Finished { audio_ms })).await;
+        Ok(())
     }
+}
+
+/// Where a streamed synthesis sends its events.
+type Sender = tokio::sync::mpsc::Sender<Result<StreamEvent, EngineError>>;
+
+/// Sends `bytes` unless empty (LAME may hold a short sentence's samples until the next);
+/// `false` when the receiver is gone.
+async fn send_audio(sender: &Sender, bytes: Vec<u8>) -> bool {
+    bytes.is_empty()
+        || sender
+            .send(Ok(StreamEvent::Audio(Bytes::from(bytes))))
+            .await
+            .is_ok()
+}
+
+fn encoding_failed(error: odeadev_audio::AudioError) -> EngineError {
+    EngineError::BadResponse(format!("encoding: {error}"))
 }
