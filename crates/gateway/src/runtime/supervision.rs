@@ -244,6 +244,12 @@ pub struct Heartbeat {
 }
 
 impl Heartbeat {
+    /// The longest a waiting piece may go without a beat: a piece that waits on an event
+    /// rather than a clock waits at most this long between beats.
+    pub fn period(&self) -> Duration {
+        self.task.period
+    }
+
     /// Notes that the piece is alive: waiting (`busy` false) or starting a piece of work
     /// (`busy` true; a piece already busy keeps its start).
     pub fn beat(&self, busy: bool) {

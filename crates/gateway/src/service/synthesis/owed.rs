@@ -22,8 +22,6 @@ use crate::store::{Settled, Settlement, Store, StoreError, UsageContext};
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 /// The longest wait between two retries.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
-/// How often the retry loop beats while nothing is owed: its supervision period.
-const IDLE_BEAT: Duration = Duration::from_secs(1);
 
 /// A settlement the database did not take.
 struct Owed {
@@ -88,11 +86,14 @@ impl SynthesisService {
         loop {
             heartbeat.beat(false);
             if self.owed.len() == 0 {
-                // Beat while nothing is owed too: a task quiet for longer than the stall
-                // bound counts as stalled, and `/ready` would fail on an idle node. (A
+                // Beat while nothing is owed too, once per supervision period: a task quiet
+                // for longer counts as stalled, and `/ready` would fail on an idle node. (A
                 // notification that comes meanwhile is kept for the next wait.)
                 let added = self.owed.added.notified();
-                if tokio::time::timeout(IDLE_BEAT, added).await.is_err() {
+                if tokio::time::timeout(heartbeat.period(), added)
+                    .await
+                    .is_err()
+                {
                     continue;
                 }
                 backoff = FIRST_BACKOFF;
