@@ -22,19 +22,17 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-GATEWAY = os.path.join(TARGET, "debug", "odeadev-tts")
-SIM = os.path.join(TARGET, "debug", "minimax-sim")
+sys.path.insert(0, os.path.dirname(HERE))
+from harness import (GATEWAY, TARGET, call, create_admin, free_port, gateway_env,  # noqa: E402
+                     start_sim, wait_healthy)
+
 SCHEMATHESIS = os.path.join(os.path.dirname(sys.executable), "schemathesis")
 SIM_KEY = "fuzz-upstream-key"
 
@@ -51,37 +49,6 @@ CHECKS = ",".join([
     "response_schema_conformance",
     "positive_data_acceptance",
 ])
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base, key, method, path, body=None):
-    request = urllib.request.Request(
-        base + path,
-        data=None if body is None else json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
-
-
-def wait_healthy(base, gateway, deadline=30.0):
-    end = time.time() + deadline
-    while time.time() < end:
-        if gateway.poll() is not None:
-            raise RuntimeError("the gateway exited with %s before serving" % gateway.returncode)
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the gateway did not become healthy in %.0f s" % deadline)
 
 
 class PgDatabase:
@@ -177,23 +144,16 @@ def run_schemathesis(base, key, who, protected, report_dir):
 def fuzz_database(name, database_url, extra_env, report_dir):
     """Runs both keys against one database; returns [(label, passed, verdict)]."""
     work = tempfile.mkdtemp(prefix="odeadev-fuzz-")
-    sim = subprocess.Popen([SIM, "--bind", "127.0.0.1:0", "--api-key", SIM_KEY],
-                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    sim_url = sim.stdout.readline().strip().rsplit(" ", 1)[-1]
+    sim, sim_url = start_sim(SIM_KEY)
     port = free_port()
-    env = dict(os.environ,
-               DATABASE_URL=database_url or "sqlite://" + os.path.join(work, "fuzz.db"),
-               ODEADEV_BIND="127.0.0.1:%d" % port,
-               MINIMAX_API_KEY=SIM_KEY, MINIMAX_BASE_URL=sim_url,
-               # The fuzzer is one client sending as fast as it can: the general per-user
-               # limit and the failed-authentication throttle would answer it 429 for
-               # everything after the first seconds. Speech keeps its plans' limits.
-               ODEADEV_GENERAL_RPM="1000000", ODEADEV_AUTH_FAILURES_PER_MINUTE="1000000",
-               RUST_LOG="warn", **extra_env)
+    env = gateway_env(
+        database_url or "sqlite://" + os.path.join(work, "fuzz.db"), port, sim_url, SIM_KEY,
+        # The fuzzer is one client sending as fast as it can: the general per-user limit and
+        # the failed-authentication throttle would answer it 429 for everything after the
+        # first seconds. Speech keeps its plans' limits.
+        ODEADEV_GENERAL_RPM="1000000", ODEADEV_AUTH_FAILURES_PER_MINUTE="1000000", **extra_env)
     log_path = os.path.join(work, "gateway.log")
-    admin = json.loads(subprocess.check_output(
-        [GATEWAY, "create-admin", "Fuzz admin", "fuzz-admin@example.com", "--json"],
-        env=env, text=True))
+    admin = create_admin(env, "Fuzz admin", "fuzz-admin@example.com")
     results = []
     with open(log_path, "w") as log:
         gateway = subprocess.Popen([GATEWAY, "serve"], env=env, stdout=log, stderr=log)

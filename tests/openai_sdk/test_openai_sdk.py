@@ -6,73 +6,32 @@ free loopback ports with a fresh SQLite database, then drives them through the S
 Prints a closing line "N passed, M failed" and exits non-zero on any failure.
 """
 
-import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 
 import openai
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TARGET = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-GATEWAY = os.path.join(TARGET, "debug", "odeadev-tts")
-SIM = os.path.join(TARGET, "debug", "minimax-sim")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness import (GATEWAY, call, create_admin, free_port, gateway_env,  # noqa: E402
+                     start_sim, wait_healthy)
+
 SIM_KEY = "sdk-test-upstream-key"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(base, deadline=20.0):
-    end = time.time() + deadline
-    while time.time() < end:
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("gateway did not become healthy")
-
-
-def admin_call(base, key, method, path, body):
-    req = urllib.request.Request(
-        base + path,
-        data=json.dumps(body).encode(),
-        method=method,
-        headers={"Authorization": "Bearer " + key, "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.load(r)
 
 
 def main():
     work = tempfile.mkdtemp(prefix="odeadev-sdk-")
-    sim = subprocess.Popen(
-        [SIM, "--bind", "127.0.0.1:0", "--api-key", SIM_KEY],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )
-    sim_url = sim.stdout.readline().strip().rsplit(" ", 1)[-1]
+    sim, sim_url = start_sim(SIM_KEY)
     port = free_port()
-    env = dict(os.environ,
-               DATABASE_URL="sqlite://" + os.path.join(work, "sdk.db"),
-               ODEADEV_BIND="127.0.0.1:%d" % port,
-               MINIMAX_API_KEY=SIM_KEY, MINIMAX_BASE_URL=sim_url, RUST_LOG="warn")
-    admin = json.loads(subprocess.check_output(
-        [GATEWAY, "create-admin", "SDK", "sdk@example.com", "--json"], env=env, text=True))
+    env = gateway_env("sqlite://" + os.path.join(work, "sdk.db"), port, sim_url, SIM_KEY)
+    admin = create_admin(env, "SDK", "sdk@example.com")
     gateway = subprocess.Popen([GATEWAY, "serve"], env=env, stderr=subprocess.DEVNULL)
     base = "http://127.0.0.1:%d" % port
     passed, failed = 0, 0
     try:
-        wait_healthy(base)
-        created = admin_call(base, admin["api_key"], "POST", "/admin/users",
+        wait_healthy(base, gateway)
+        created = call(base, admin["api_key"], "POST", "/admin/users",
                              {"name": "SDK user", "email": "sdk-user@example.com", "plan": "pro"})
         key, user_id = created["api_key"], created["user"]["id"]
         client = openai.OpenAI(api_key=key, base_url=base + "/v1", max_retries=0)
@@ -130,7 +89,7 @@ def main():
                 raise AssertionError("no BadRequestError for %r" % kwargs)
 
         def quota_is_rate_limit_error():
-            admin_call(base, admin["api_key"], "PUT", "/admin/users/%d/quota" % user_id,
+            call(base, admin["api_key"], "PUT", "/admin/users/%d/quota" % user_id,
                        {"quota_seconds": 0})
             try:
                 client.audio.speech.create(model="tts-1", voice="alloy", input="No quota left.")
