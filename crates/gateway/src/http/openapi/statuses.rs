@@ -41,7 +41,7 @@ const SPEECH: &[(u16, &str)] = &[
     (404, "Unknown voice"),
     (429, "The quota cannot cover the estimate, or a rate or concurrency limit; `Retry-After` and `RateLimit-*` headers"),
     (502, "The engine failed (nothing charged)"),
-    (503, "The voice's engine, the database or the limits backend is unavailable (nothing charged)"),
+    (503, "The voice's engine, the database or the limits backend is unavailable, or the local engine is busy (`engine_busy`, `Retry-After`); nothing charged"),
     (504, "The engine did not answer in time (nothing charged)"),
 ];
 
